@@ -1,0 +1,185 @@
+//! NodeActor: this instance's presence in Redis, so operators (and other instances) see
+//! which hubs are alive.
+//!
+//! State: the node id, a Redis connection, the last heartbeat's outcome.
+//! Messages: [`ListNodes`], [`SetNodeStatus`], [`Deregister`].
+//! Timers: a heartbeat every 5 s writes `{prefix}node:{id}` (TTL 15 s, so a node that dies
+//! disappears by itself) and adds the id to `{prefix}nodes`.
+//! Failure behaviour: a failed heartbeat is logged and retried on the next tick; the last
+//! outcome is what `/readyz` reports as Redis connectivity.
+
+use actix::prelude::*;
+use redis::AsyncCommands;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::directory::ServerDirectory;
+
+/// Seconds between heartbeats.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Seconds a node record lives without a new heartbeat.
+pub const NODE_TTL_SECS: u64 = 15;
+
+/// Publishes this node's heartbeat; see the module docs.
+pub struct NodeActor {
+    id: String,
+    prefix: String,
+    conn: redis::aio::ConnectionManager,
+    servers: ServerDirectory,
+    status: &'static str,
+    started_at: String,
+    redis_up: Arc<AtomicBool>,
+    max_load: usize,
+}
+
+impl NodeActor {
+    /// A node record for `id`, written through `conn`.
+    pub fn new(
+        id: String,
+        prefix: String,
+        conn: redis::aio::ConnectionManager,
+        servers: ServerDirectory,
+        max_load: usize,
+        redis_up: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            id,
+            prefix,
+            conn,
+            servers,
+            status: "ready",
+            started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            redis_up,
+            max_load,
+        }
+    }
+
+    fn record(&self) -> Value {
+        let load: usize = self
+            .servers
+            .snapshot()
+            .iter()
+            .map(|h| h.runtime.borrow().in_flight)
+            .sum();
+        json!({
+            "id": self.id,
+            "status": self.status,
+            "load": load,
+            "max_load": self.max_load,
+            "servers": self.servers.len(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "started_at": self.started_at,
+            "last_heartbeat": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        })
+    }
+
+    fn beat(&mut self, ctx: &mut Context<Self>) {
+        let mut conn = self.conn.clone();
+        let (key, set) = (
+            format!("{}node:{}", self.prefix, self.id),
+            format!("{}nodes", self.prefix),
+        );
+        let (id, record) = (self.id.clone(), self.record().to_string());
+        let up = self.redis_up.clone();
+        ctx.spawn(
+            async move {
+                let res: redis::RedisResult<()> = async {
+                    let _: () = conn.set_ex(&key, record, NODE_TTL_SECS).await?;
+                    let _: () = conn.sadd(&set, &id).await?;
+                    Ok(())
+                }
+                .await;
+                let was = up.swap(res.is_ok(), Ordering::AcqRel);
+                match (&res, was) {
+                    (Err(e), true) => tracing::warn!(event = "node.heartbeat.failed", error = %e, "node.heartbeat.failed"),
+                    (Ok(()), false) => tracing::info!(event = "node.heartbeat.restored", "node.heartbeat.restored"),
+                    _ => {}
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Actor for NodeActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.beat(ctx);
+        ctx.run_interval(HEARTBEAT, |act, ctx| act.beat(ctx));
+    }
+}
+
+/// Every live node's record. Sent by the admin API (`GET /api/nodes`).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<Value>, String>")]
+pub struct ListNodes;
+
+impl Handler<ListNodes> for NodeActor {
+    type Result = ResponseFuture<Result<Vec<Value>, String>>;
+
+    fn handle(&mut self, _: ListNodes, _: &mut Self::Context) -> Self::Result {
+        let mut conn = self.conn.clone();
+        let prefix = self.prefix.clone();
+        Box::pin(async move {
+            let set = format!("{prefix}nodes");
+            let ids: Vec<String> = conn.smembers(&set).await.map_err(|e| e.to_string())?;
+            let mut nodes = Vec::new();
+            for id in ids {
+                let raw: Option<String> = conn
+                    .get(format!("{prefix}node:{id}"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match raw.and_then(|r| serde_json::from_str::<Value>(&r).ok()) {
+                    Some(v) => nodes.push(v),
+                    // Expired: the node stopped heartbeating. Tidy the set.
+                    None => {
+                        let _: redis::RedisResult<()> = conn.srem(&set, &id).await;
+                    }
+                }
+            }
+            nodes.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+            Ok(nodes)
+        })
+    }
+}
+
+/// Changes the status published in the heartbeat ("stopping" while draining). Sent by
+/// the HTTP crate's shutdown code.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetNodeStatus(pub &'static str);
+
+impl Handler<SetNodeStatus> for NodeActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetNodeStatus, ctx: &mut Self::Context) {
+        self.status = msg.0;
+        self.beat(ctx);
+    }
+}
+
+/// Removes this node's record (graceful shutdown). Answers once Redis acknowledged.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deregister;
+
+impl Handler<Deregister> for NodeActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Deregister, ctx: &mut Self::Context) -> Self::Result {
+        ctx.stop();
+        let mut conn = self.conn.clone();
+        let (key, set, id) = (
+            format!("{}node:{}", self.prefix, self.id),
+            format!("{}nodes", self.prefix),
+            self.id.clone(),
+        );
+        Box::pin(async move {
+            let _: redis::RedisResult<()> = conn.del(&key).await;
+            let _: redis::RedisResult<()> = conn.srem(&set, &id).await;
+        })
+    }
+}

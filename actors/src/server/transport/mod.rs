@@ -1,0 +1,366 @@
+//! Upstream transports. A [`Conn`] is one live, multiplexed connection to an upstream
+//! (a child process or an HTTP endpoint with its MCP session). The ServerActor owns it and
+//! hands clones to the futures that run calls; transports report lifecycle changes back to
+//! the actor as [`ConnEvent`]s.
+
+pub mod http;
+pub mod mux;
+pub mod rest;
+pub mod sse;
+pub mod stdio;
+pub mod tls;
+
+use actix::prelude::*;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::catalog::{Catalog, Page};
+use super::sink::{CallSink, ReplyToUpstream, UpstreamEventKind};
+use crate::context::CallCtx;
+use crate::error::HubError;
+use crate::protocol::jsonrpc::{notification_bytes, raw_from_string, to_raw};
+use crate::protocol::{version, Id, RpcError};
+
+/// Result of one upstream call: the raw `result`, or why there is none.
+pub type CallResult = Result<Box<RawValue>, HubError>;
+
+/// One call to send upstream. `id` is hub-unique; when the client asked for progress the
+/// params already carry `id` as the progress token and `progress` holds the client's own.
+pub struct OutCall {
+    /// Request context (request id travels upstream as `X-Request-Id`).
+    pub ctx: CallCtx,
+    /// Hub-unique upstream request id.
+    pub id: u64,
+    /// Method.
+    pub method: String,
+    /// Params, already rewritten (original tool name, hub progress token).
+    pub params: Option<Box<RawValue>>,
+    /// The client's progress token, restored on progress notifications.
+    pub progress: Option<Id>,
+    /// Where related messages go.
+    pub sink: Option<CallSink>,
+}
+
+/// A lifecycle event from a transport to its ServerActor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum ConnEvent {
+    /// The connection is gone (child exited, stream broke). `generation` names which one.
+    Closed {
+        /// The connection generation that closed.
+        generation: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The upstream announced `notifications/{what}/list_changed`.
+    ListChanged {
+        /// The connection generation.
+        generation: u64,
+    },
+}
+
+/// A live upstream connection; cheap to clone.
+#[derive(Clone)]
+pub enum Conn {
+    /// A child process.
+    Stdio(Rc<stdio::StdioConn>),
+    /// A Streamable HTTP endpoint.
+    Http(Rc<http::HttpConn>),
+    /// A legacy HTTP+SSE endpoint.
+    Sse(Rc<sse::SseConn>),
+    /// A REST API presented as an MCP server.
+    Rest(Rc<rest::RestConn>),
+}
+
+/// What the ServerActor needs to know to open a connection.
+pub struct OpenArgs {
+    /// Server id.
+    pub server: Arc<str>,
+    /// Connection generation (events carry it back).
+    pub generation: u64,
+    /// Lifecycle events go here.
+    pub events: Recipient<ConnEvent>,
+    /// Where answers to server-to-client requests go (the ServerActor).
+    pub reply_to: Recipient<ReplyToUpstream>,
+}
+
+impl Conn {
+    /// Sends a request and waits for its response.
+    pub async fn call(&self, call: OutCall) -> CallResult {
+        match self {
+            Conn::Stdio(c) => c.mux.call(call).await,
+            Conn::Sse(c) => c.mux.call(call).await,
+            Conn::Rest(c) => c.call(call).await,
+            Conn::Http(c) => c.call(call).await,
+        }
+    }
+
+    /// Tells the upstream to stop working on request `id` (and stops waiting for it).
+    pub fn cancel(&self, id: u64, reason: &str) {
+        self.cancel_inner(id, reason, false);
+    }
+
+    /// Tells the upstream to stop request `id` whose caller gave up waiting (a timeout): the
+    /// call's own bookkeeping is already gone, so the notification goes out regardless.
+    pub fn cancel_abandoned(&self, id: u64, reason: &str) {
+        self.cancel_inner(id, reason, true);
+    }
+
+    fn cancel_inner(&self, id: u64, reason: &str, force: bool) {
+        let params = to_raw(&serde_json::json!({ "requestId": id, "reason": reason }));
+        let msg = notification_bytes("notifications/cancelled", Some(&params));
+        match self {
+            Conn::Stdio(c) => c.mux.cancel(id, msg, force),
+            Conn::Sse(c) => c.mux.cancel(id, msg, force),
+            Conn::Rest(c) => c.cancel(id),
+            Conn::Http(c) => c.cancel(id, msg, force),
+        }
+    }
+
+    /// Answers a server-to-client request.
+    pub fn reply(&self, reply: ReplyToUpstream) {
+        let msg = match &reply.body {
+            Ok(result) => crate::protocol::jsonrpc::response_bytes(&reply.upstream_id, result),
+            Err(error) => crate::protocol::jsonrpc::raw_error_bytes(&reply.upstream_id, error),
+        };
+        match self {
+            Conn::Stdio(c) => c.mux.send(msg),
+            Conn::Sse(c) => c.mux.send(msg),
+            // A REST API never asks the client anything.
+            Conn::Rest(_) => {}
+            Conn::Http(c) => c.post_message(msg),
+        }
+    }
+
+    /// Ends the connection (kills the child, ends the HTTP session).
+    pub fn close(&self) {
+        match self {
+            Conn::Stdio(c) => c.close(),
+            Conn::Sse(c) => c.close(),
+            Conn::Rest(c) => c.close(),
+            Conn::Http(c) => c.close(),
+        }
+    }
+
+    /// Ends the connection without grace: a stdio child is SIGKILLed at once (it is hung);
+    /// other transports just close.
+    pub fn abort(&self) {
+        match self {
+            Conn::Stdio(c) => c.abort(),
+            _ => self.close(),
+        }
+    }
+
+    /// Child pid, for stdio.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Conn::Stdio(c) => c.pid(),
+            Conn::Http(_) | Conn::Sse(_) | Conn::Rest(_) => None,
+        }
+    }
+
+    /// The upstream's MCP session id, for HTTP.
+    pub fn upstream_session(&self) -> Option<String> {
+        match self {
+            Conn::Stdio(_) | Conn::Sse(_) | Conn::Rest(_) => None,
+            Conn::Http(c) => c.session_id(),
+        }
+    }
+
+    /// The legacy handshake: `initialize`, then `notifications/initialized`. Returns a catalog
+    /// with the handshake fields filled in.
+    pub async fn handshake(&self, server: &str) -> Result<Catalog, HubError> {
+        let params = to_raw(&serde_json::json!({
+            "protocolVersion": version::LATEST,
+            "capabilities": {
+                "sampling": {},
+                "elicitation": { "form": {}, "url": {} },
+                "roots": { "listChanged": true }
+            },
+            "clientInfo": { "name": "mcp-hub", "version": env!("CARGO_PKG_VERSION") }
+        }));
+        let result = match self {
+            Conn::Stdio(c) => {
+                c.mux
+                    .call(internal_call("initialize", Some(params)))
+                    .await?
+            }
+            Conn::Sse(c) => {
+                c.mux
+                    .call(internal_call("initialize", Some(params)))
+                    .await?
+            }
+            Conn::Http(c) => c.initialize(params).await?,
+            // Nothing to negotiate: the REST transport synthesizes its handshake.
+            Conn::Rest(c) => return c.handshake().await,
+        };
+        #[derive(serde::Deserialize)]
+        struct InitResult {
+            #[serde(rename = "protocolVersion")]
+            protocol_version: String,
+            #[serde(default)]
+            capabilities: Value,
+            #[serde(rename = "serverInfo", default)]
+            server_info: Value,
+            instructions: Option<String>,
+        }
+        let init: InitResult =
+            serde_json::from_str(result.get()).map_err(|e| HubError::UpstreamProtocol {
+                server: server.to_string(),
+                detail: format!("bad initialize result: {e}"),
+            })?;
+        if !version::is_supported(&init.protocol_version) {
+            return Err(HubError::UpstreamProtocol {
+                server: server.to_string(),
+                detail: format!(
+                    "upstream chose protocol version {:?}, which the hub does not speak",
+                    init.protocol_version
+                ),
+            });
+        }
+        if let Conn::Http(c) = self {
+            c.set_protocol_version(&init.protocol_version);
+        }
+        let initialized = notification_bytes("notifications/initialized", None);
+        match self {
+            Conn::Stdio(c) => c.mux.send(initialized),
+            Conn::Sse(c) => c.mux.send(initialized),
+            Conn::Rest(_) => {}
+            Conn::Http(c) => c.post_message(initialized),
+        }
+        let mut catalog = Catalog::default();
+        catalog.protocol_version = init.protocol_version;
+        catalog.capabilities = init.capabilities;
+        catalog.server_info = init.server_info;
+        catalog.instructions = init.instructions;
+        Ok(catalog)
+    }
+
+    /// A liveness check (`ping`).
+    pub async fn ping(&self) -> CallResult {
+        self.call(internal_call("ping", None)).await
+    }
+
+    /// Loads every page of tools, prompts, resources and templates the upstream declared.
+    pub async fn load_lists(&self, server: &str, catalog: &mut Catalog) -> Result<(), HubError> {
+        if catalog.has_capability("tools") {
+            let items = self.list_all(server, "tools/list").await?;
+            catalog.set_tools(server, items);
+        }
+        if catalog.has_capability("prompts") {
+            let items = self.list_all(server, "prompts/list").await?;
+            catalog.set_prompts(server, items);
+        }
+        if catalog.has_capability("resources") {
+            let items = self.list_all(server, "resources/list").await?;
+            catalog.set_resources(items);
+            // Templates are optional even for servers with resources.
+            let templates = self
+                .list_all(server, "resources/templates/list")
+                .await
+                .unwrap_or_default();
+            catalog.set_templates(templates);
+        }
+        catalog.ready = true;
+        Ok(())
+    }
+
+    async fn list_all(&self, server: &str, method: &str) -> Result<Vec<Box<RawValue>>, HubError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        // Bounded: a misbehaving upstream cannot loop the hub forever.
+        for _ in 0..1000 {
+            let params = cursor
+                .as_ref()
+                .map(|c| to_raw(&serde_json::json!({ "cursor": c })));
+            let result = self.call(internal_call(method, params)).await?;
+            let page: Page =
+                serde_json::from_str(result.get()).map_err(|e| HubError::UpstreamProtocol {
+                    server: server.to_string(),
+                    detail: format!("bad {method} result: {e}"),
+                })?;
+            items.extend(page.items);
+            match page.next_cursor {
+                Some(c) if !c.is_empty() => cursor = Some(c),
+                _ => return Ok(items),
+            }
+        }
+        Ok(items)
+    }
+}
+
+/// Hub-unique upstream request ids (also used as progress tokens).
+pub fn next_upstream_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn internal_call(method: &str, params: Option<Box<RawValue>>) -> OutCall {
+    OutCall {
+        ctx: CallCtx::internal("handshake"),
+        id: next_upstream_id(),
+        method: method.to_string(),
+        params,
+        progress: None,
+        sink: None,
+    }
+}
+
+/// The upstream's JSON-RPC error object, parsed (or wrapped when unreadable).
+pub fn upstream_error(server: &str, raw: &RawValue) -> HubError {
+    match serde_json::from_str::<RpcError>(raw.get()) {
+        Ok(e) => HubError::Upstream(e),
+        Err(e) => HubError::UpstreamProtocol {
+            server: server.to_string(),
+            detail: format!("unreadable error object: {e}"),
+        },
+    }
+}
+
+/// Routes an upstream notification that belongs to a call to the call's sink, restoring the
+/// client's progress token. Returns false when the notification was not for a call.
+pub fn forward_notification(
+    server: &Arc<str>,
+    method: &str,
+    params: Option<&RawValue>,
+    sink: &CallSink,
+    progress: Option<&Id>,
+) {
+    let text = if method == "notifications/progress" {
+        let Some(orig) = progress else { return };
+        sink.clock.touch();
+        match params.and_then(|p| serde_json::from_str::<Map<String, Value>>(p.get()).ok()) {
+            Some(mut map) => {
+                map.insert(
+                    "progressToken".into(),
+                    serde_json::to_value(orig).unwrap_or(Value::Null),
+                );
+                let params =
+                    raw_from_string(serde_json::to_string(&map).unwrap_or_else(|_| "{}".into()));
+                notification_bytes(method, Some(&params))
+            }
+            None => return,
+        }
+    } else {
+        notification_bytes(method, params)
+    };
+    sink.send(server, UpstreamEventKind::Notification(text));
+}
+
+/// Reads the numeric progress token of an upstream progress notification.
+pub fn progress_token(params: Option<&RawValue>) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct P {
+        #[serde(rename = "progressToken")]
+        progress_token: Value,
+    }
+    let p: P = serde_json::from_str(params?.get()).ok()?;
+    match p.progress_token {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}

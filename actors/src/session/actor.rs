@@ -1,0 +1,584 @@
+//! SessionActor: one client session.
+//!
+//! State: negotiated protocol version and client capabilities, the event log of its streams
+//! (one per POST answered with SSE, the standalone GET stream, or the one legacy stream),
+//! calls in flight (for cancellation), server-to-client requests awaiting the client's answer.
+//! Messages: see `messages.rs`; also `UpstreamEvent` from transports.
+//! Timers: idle check and log sweep; the session ends after `idle_ttl` with no connection
+//! and no call.
+//! Failure behaviour: the session outlives its connections. A dropped connection is not a
+//! cancellation (MCP): the call runs on, its messages wait in the log, and a GET with
+//! `Last-Event-ID` replays them. A slow reader never blocks the actor. Stopping cancels
+//! every call upstream.
+
+use actix::prelude::*;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::directory::SessionDirectory;
+use super::event_log::{EventLog, LogLimits, ResumeError, StreamKind};
+use super::messages::*;
+use crate::directory::ServerDirectory;
+use crate::error::HubError;
+use crate::protocol::jsonrpc::{error_bytes, notification_bytes, request_bytes, response_bytes};
+use crate::protocol::{codes, Id, RpcError};
+use crate::router::Scope;
+use crate::server::{Cancel, ReplyToUpstream, ServerActor, UpstreamEvent, UpstreamEventKind};
+use crate::tasks::TaskStatusChanged;
+
+/// Tunables shared by all sessions.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// A session with no stream and no call ends after this long.
+    pub idle_ttl: Duration,
+    /// Live sessions at most.
+    pub max_sessions: usize,
+    /// Live sessions one user may hold.
+    pub max_sessions_per_user: usize,
+    /// Items per page of a merged list.
+    pub page_size: usize,
+    /// Hub-layer timeout around each upstream call.
+    pub hub_timeout: Duration,
+    /// Messages buffered per stream connection before a slow reader stops getting live
+    /// notifications (they stay in the log).
+    pub stream_buffer: usize,
+    /// Bounds of each session's event log.
+    pub log: LogLimits,
+    /// Calls in flight across every session of this hub.
+    pub max_in_flight: usize,
+    /// With `timeouts.progress_extends`: how far progress may stretch the hub deadline from
+    /// a call's start (the hard maximum plus the hub-over-server margin, so the server layer
+    /// fires first and cancels upstream). `None`: the hub timeout is fixed.
+    pub progress_hard_max: Option<Duration>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_ttl: Duration::from_secs(30 * 60),
+            max_sessions: 10_000,
+            max_sessions_per_user: 1000,
+            page_size: 1000,
+            hub_timeout: Duration::from_secs(25),
+            stream_buffer: 256,
+            log: LogLimits::default(),
+            max_in_flight: 16_384,
+            progress_hard_max: None,
+        }
+    }
+}
+
+pub(super) struct CallState {
+    pub stream: u64,
+    pub mode: ReplyMode,
+    pub upstream: Option<(Addr<ServerActor>, u64)>,
+    pub handle: Option<SpawnHandle>,
+    pub tool: Option<String>,
+    pub request_id: Arc<str>,
+    pub started: Instant,
+}
+
+struct ServerRequest {
+    reply_to: Recipient<ReplyToUpstream>,
+    upstream_id: Id,
+}
+
+/// Owns one client session; see the module docs.
+pub struct SessionActor {
+    pub(super) id: Arc<str>,
+    pub(super) user: Arc<str>,
+    pub(super) scope: Scope,
+    pub(super) servers: ServerDirectory,
+    pub(super) sessions: SessionDirectory,
+    pub(super) config: Arc<SessionConfig>,
+    pub(super) version: &'static str,
+    pub(super) client_caps: Value,
+    pub(super) initialized: bool,
+    log: EventLog,
+    standalone: Option<u64>,
+    legacy: Option<u64>,
+    pub(super) calls: HashMap<Id, CallState>,
+    server_requests: HashMap<String, ServerRequest>,
+    next_server_request: u64,
+    last_activity: Instant,
+    close_reason: &'static str,
+}
+
+impl SessionActor {
+    /// A session for `user` seeing `scope`.
+    pub fn new(
+        id: Arc<str>,
+        user: Arc<str>,
+        scope: Scope,
+        servers: ServerDirectory,
+        sessions: SessionDirectory,
+        config: Arc<SessionConfig>,
+    ) -> Self {
+        Self {
+            log: EventLog::new(id.clone(), config.log.clone()),
+            id,
+            user,
+            scope,
+            servers,
+            sessions,
+            config,
+            version: crate::protocol::version::LATEST,
+            client_caps: Value::Null,
+            initialized: false,
+            standalone: None,
+            legacy: None,
+            calls: HashMap::new(),
+            server_requests: HashMap::new(),
+            next_server_request: 1,
+            last_activity: Instant::now(),
+            close_reason: "shutdown",
+        }
+    }
+
+    fn open_stream(&mut self, kind: StreamKind, capacity: usize) -> Opened {
+        let attached = self.log.open(kind, capacity);
+        Opened {
+            stream: attached.stream,
+            priming_id: Some(self.log.event_id(attached.stream, 0)),
+            rx: attached.rx,
+        }
+    }
+
+    /// Sends one message on a stream (logged for resumption unless the stream is plain JSON).
+    pub(super) fn send(&mut self, stream: u64, json: String, is_response: bool) -> bool {
+        self.log.append(stream, json, is_response, false)
+    }
+
+    /// The stream for messages related to a call: its own when SSE, else the GET stream.
+    pub(super) fn related_stream(&self, stream: u64, mode: ReplyMode) -> Option<u64> {
+        match mode {
+            ReplyMode::Sse | ReplyMode::Legacy => Some(stream),
+            ReplyMode::Json => self.standalone,
+        }
+    }
+
+    /// Delivers the final answer of a call and closes its stream.
+    pub(super) fn finish(&mut self, id: Id, result: Result<Box<RawValue>, HubError>) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        if let Err(e) = &result {
+            if let (
+                HubError::Timeout { layer: "hub", .. }
+                | HubError::TimeoutHardMax { layer: "hub", .. },
+                Some((addr, upstream_id)),
+            ) = (e, &call.upstream)
+            {
+                addr.do_send(Cancel {
+                    upstream_id: *upstream_id,
+                    reason: "hub timeout".into(),
+                });
+            }
+        }
+        self.respond(
+            call.stream,
+            call.mode,
+            &id,
+            call.tool.as_deref(),
+            &call.request_id,
+            call.started,
+            result,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn respond(
+        &mut self,
+        stream: u64,
+        mode: ReplyMode,
+        id: &Id,
+        tool: Option<&str>,
+        request_id: &str,
+        started: Instant,
+        result: Result<Box<RawValue>, HubError>,
+    ) {
+        let is_error = result.is_err();
+        let json = match result {
+            Ok(r) => response_bytes(id, &r),
+            Err(HubError::Cancelled) if mode != ReplyMode::Json => {
+                // MCP: a cancelled request gets no response; its stream simply ends.
+                if mode == ReplyMode::Sse {
+                    self.log.end_silently(stream);
+                }
+                return;
+            }
+            Err(e) => {
+                if matches!(e.kind(), "busy" | "rate_limited" | "unavailable") {
+                    metrics::counter!("mcp_hub_rejected_total", "reason" => e.kind()).increment(1);
+                }
+                if let Some(tool) = tool {
+                    tracing::warn!(
+                        event = "tool.call.failed", request_id = %request_id, session = %self.id, tool = %tool,
+                        error = %e, kind = e.kind(), latency_ms = started.elapsed().as_millis() as u64, "tool.call.failed"
+                    );
+                }
+                error_bytes(Some(id), &e.to_rpc())
+            }
+        };
+        self.log.append(stream, json, true, is_error);
+    }
+
+    fn cancel_call(&mut self, ctx: &mut Context<Self>, id: &Id, reason: &str) {
+        let Some(call) = self.calls.get_mut(id) else {
+            return;
+        };
+        if let Some(handle) = call.handle.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some((addr, upstream_id)) = &call.upstream {
+            addr.do_send(Cancel {
+                upstream_id: *upstream_id,
+                reason: reason.to_string(),
+            });
+        }
+        self.finish(id.clone(), Err(HubError::Cancelled));
+    }
+
+    fn list_changed(&mut self) {
+        let Some(get) = self.standalone.or(self.legacy) else {
+            return;
+        };
+        for method in [
+            "notifications/tools/list_changed",
+            "notifications/prompts/list_changed",
+            "notifications/resources/list_changed",
+        ] {
+            self.send(get, notification_bytes(method, None), false);
+        }
+    }
+
+    fn has_client_capability(&self, method: &str) -> bool {
+        let cap = match method {
+            "sampling/createMessage" => "sampling",
+            "elicitation/create" => "elicitation",
+            "roots/list" => "roots",
+            _ => return true,
+        };
+        self.client_caps.get(cap).is_some_and(|v| !v.is_null())
+    }
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        // Counted as Streamable HTTP until a legacy stream opens (OpenLegacy moves it).
+        metrics::gauge!("mcp_hub_sessions", "transport" => "streamable_http").increment(1.0);
+        let every = (self.config.idle_ttl / 4)
+            .min(self.config.log.max_age / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(30));
+        ctx.run_interval(every, |act, ctx| {
+            act.log.sweep();
+            let busy = !act.calls.is_empty() || act.log.has_connections();
+            if !busy && act.last_activity.elapsed() >= act.config.idle_ttl {
+                act.close_reason = "idle";
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopping(&mut self, ctx: &mut Self::Context) -> Running {
+        let ids: Vec<Id> = self.calls.keys().cloned().collect();
+        for id in ids {
+            self.cancel_call(ctx, &id, "session closed");
+        }
+        Running::Stop
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.sessions.remove(&self.id);
+        tracing::info!(
+            event = "session.closed", session = %self.id, reason = self.close_reason,
+            lost_results = self.log.lost_results(), "session.closed"
+        );
+        metrics::gauge!("mcp_hub_sessions", "transport" => if self.legacy.is_some() { "sse" } else { "streamable_http" }).decrement(1.0);
+    }
+}
+
+impl Handler<HandleRequest> for SessionActor {
+    type Result = Result<Option<Opened>, HubError>;
+
+    fn handle(&mut self, msg: HandleRequest, ctx: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        if self.calls.contains_key(&msg.id) {
+            return Err(HubError::InvalidParams {
+                message: format!("Request id {} is already in use", msg.id),
+                data: serde_json::json!({"hint": "use a new id for every request in a session"}),
+            });
+        }
+        let (stream, opened) = match msg.mode {
+            ReplyMode::Json => {
+                let o = self.open_stream(StreamKind::Json, 1);
+                (o.stream, Some(o))
+            }
+            ReplyMode::Sse => {
+                let o = self.open_stream(StreamKind::Request, self.config.stream_buffer);
+                (o.stream, Some(o))
+            }
+            ReplyMode::Legacy => match self.legacy {
+                Some(s) => (s, None),
+                None => {
+                    return Err(HubError::invalid_params(
+                        "No event stream",
+                        "open GET /sse first; its endpoint event names where to POST",
+                    ))
+                }
+            },
+        };
+        self.start_request(ctx, msg, stream);
+        Ok(opened)
+    }
+}
+
+impl Handler<HandleNotification> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: HandleNotification, ctx: &mut Self::Context) {
+        self.last_activity = Instant::now();
+        match msg.method.as_str() {
+            "notifications/initialized" => self.initialized = true,
+            "notifications/cancelled" => {
+                #[derive(serde::Deserialize)]
+                struct P {
+                    #[serde(rename = "requestId")]
+                    request_id: Id,
+                    reason: Option<String>,
+                }
+                if let Some(p) = msg
+                    .params
+                    .and_then(|p| serde_json::from_str::<P>(p.get()).ok())
+                {
+                    let reason = p.reason.unwrap_or_else(|| "cancelled by client".into());
+                    self.cancel_call(ctx, &p.request_id, &reason);
+                }
+            }
+            other => {
+                tracing::debug!(event = "session.notification.ignored", session = %self.id, method = other)
+            }
+        }
+    }
+}
+
+impl Handler<HandleResponse> for SessionActor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: HandleResponse, _: &mut Self::Context) -> bool {
+        self.last_activity = Instant::now();
+        let key = msg.id.to_string();
+        match self.server_requests.remove(&key) {
+            Some(req) => {
+                req.reply_to.do_send(ReplyToUpstream {
+                    upstream_id: req.upstream_id,
+                    body: msg.body,
+                });
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Handler<AttachGet> for SessionActor {
+    type Result = Result<Opened, HubError>;
+
+    fn handle(&mut self, msg: AttachGet, _: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        if let Some(last) = msg.last_event_id.as_deref() {
+            match self.log.resume(last, self.config.stream_buffer) {
+                Ok(attached) => {
+                    tracing::info!(
+                        event = "session.resumed", session = %self.id, last_event_id = last,
+                        replayed = attached.replayed, "session.resumed"
+                    );
+                    if Some(attached.stream) != self.legacy
+                        && !self.calls.values().any(|c| c.stream == attached.stream)
+                    {
+                        // Not a request stream still in flight and not the legacy stream: it
+                        // is (or was) the standalone stream; it is current again.
+                        if let Some(old) = self
+                            .standalone
+                            .replace(attached.stream)
+                            .filter(|o| *o != attached.stream)
+                        {
+                            self.log.retire(old);
+                        }
+                    }
+                    return Ok(Opened {
+                        stream: attached.stream,
+                        priming_id: None,
+                        rx: attached.rx,
+                    });
+                }
+                Err(ResumeError::Malformed) => {
+                    return Err(HubError::invalid_params(
+                        "Invalid Last-Event-ID",
+                        "send the id of the last event received on this session, unchanged",
+                    ))
+                }
+                Err(ResumeError::UnknownStream) => {
+                    tracing::warn!(event = "session.resume.unknown_stream", session = %self.id, last_event_id = last, "stream ended or was evicted; opening a fresh standalone stream");
+                }
+            }
+        }
+        if let Some(old) = self.standalone.take() {
+            self.log.retire(old);
+        }
+        let opened = self.open_stream(StreamKind::Standalone, self.config.stream_buffer);
+        self.standalone = Some(opened.stream);
+        Ok(opened)
+    }
+}
+
+impl Handler<OpenLegacy> for SessionActor {
+    type Result = Result<Opened, HubError>;
+
+    fn handle(&mut self, _: OpenLegacy, _: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        if self.legacy.is_none() {
+            metrics::gauge!("mcp_hub_sessions", "transport" => "streamable_http").decrement(1.0);
+            metrics::gauge!("mcp_hub_sessions", "transport" => "sse").increment(1.0);
+        }
+        if let Some(old) = self.legacy.take() {
+            self.log.retire(old);
+        }
+        let mut opened = self.open_stream(StreamKind::Legacy, self.config.stream_buffer);
+        opened.priming_id = None;
+        self.legacy = Some(opened.stream);
+        Ok(opened)
+    }
+}
+
+impl Handler<StreamDrained> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: StreamDrained, _: &mut Self::Context) {
+        self.log.drained(msg.stream);
+    }
+}
+
+impl Handler<Close> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Close, ctx: &mut Self::Context) {
+        self.close_reason = msg.reason;
+        ctx.stop();
+    }
+}
+
+impl Handler<CatalogChanged> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: CatalogChanged, _: &mut Self::Context) {
+        if self.initialized {
+            self.list_changed();
+        }
+    }
+}
+
+impl Handler<UpstreamEvent> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, ev: UpstreamEvent, _: &mut Self::Context) {
+        let stream = if self.log.contains(ev.stream) {
+            Some(ev.stream)
+        } else {
+            self.standalone.or(self.legacy)
+        };
+        match ev.kind {
+            UpstreamEventKind::Notification(json) => {
+                if let Some(s) = stream {
+                    self.send(s, json, false);
+                }
+            }
+            UpstreamEventKind::Request {
+                method,
+                params,
+                upstream_id,
+                reply_to,
+            } => {
+                let refuse = |message: String| {
+                    let err = RpcError::new(codes::METHOD_NOT_FOUND, message);
+                    let raw = crate::protocol::jsonrpc::to_raw(&err);
+                    reply_to.do_send(ReplyToUpstream {
+                        upstream_id: upstream_id.clone(),
+                        body: Err(raw),
+                    });
+                };
+                if !self.has_client_capability(&method) {
+                    refuse(format!(
+                        "{method}: the client did not declare this capability"
+                    ));
+                    return;
+                }
+                let Some(s) = stream else {
+                    refuse(format!(
+                        "{method}: the client has no open stream to receive it"
+                    ));
+                    return;
+                };
+                let n = self.next_server_request;
+                self.next_server_request += 1;
+                let id = Id::Str(format!("hub-{n}"));
+                let json = request_bytes(&id.to_json(), &method, params.as_deref());
+                if self.send(s, json, false) {
+                    self.server_requests.insert(
+                        id.to_string(),
+                        ServerRequest {
+                            reply_to,
+                            upstream_id,
+                        },
+                    );
+                } else {
+                    refuse(format!("{method}: the client's stream closed"));
+                }
+            }
+        }
+    }
+}
+
+impl Handler<Inspect> for SessionActor {
+    type Result = MessageResult<Inspect>;
+
+    fn handle(&mut self, _: Inspect, _: &mut Self::Context) -> Self::Result {
+        let (log_events, log_bytes) = self.log.size();
+        MessageResult(SessionInfo {
+            id: self.id.to_string(),
+            user: self.user.to_string(),
+            protocol_version: self.version.to_string(),
+            transport: if self.legacy.is_some() {
+                "sse"
+            } else {
+                "streamable_http"
+            },
+            calls_in_flight: self.calls.len(),
+            log_events,
+            log_bytes,
+            connected: self.log.has_connections(),
+        })
+    }
+}
+
+impl Handler<TaskStatusChanged> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TaskStatusChanged, _: &mut Self::Context) {
+        let Some(stream) = self.standalone.or(self.legacy) else {
+            return;
+        };
+        let params = crate::protocol::jsonrpc::to_raw(&msg.task);
+        self.send(
+            stream,
+            notification_bytes("notifications/tasks/status", Some(&params)),
+            false,
+        );
+    }
+}

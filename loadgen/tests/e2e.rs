@@ -1,0 +1,144 @@
+//! End to end: the fast upstream in-process, a 1-second closed loop against it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use loadgen::load::{run, LoadSpec, Op};
+use loadgen::mcp::AcceptMode;
+use loadgen::upstream::{spawn, UpstreamOptions};
+use std::time::Duration;
+
+async fn closed_loop(
+    opts: UpstreamOptions,
+    accept: AcceptMode,
+    op: Op,
+) -> loadgen::load::RunReport {
+    let (addr, server) = spawn("127.0.0.1:0".parse().unwrap(), opts).await.unwrap();
+    let spec = LoadSpec {
+        label: "e2e".into(),
+        url: format!("http://{addr}/mcp"),
+        op,
+        sessions: 8,
+        rate: None,
+        warmup: Duration::from_millis(100),
+        duration: Duration::from_secs(1),
+        accept,
+        timeout: Duration::from_secs(5),
+        processes: Vec::new(),
+    };
+    let report = run(&spec).await.unwrap();
+    server.abort();
+    report
+}
+
+fn echo() -> Op {
+    Op::CallTool {
+        tools: vec!["echo".into()],
+        arguments: r#"{"text":"hi"}"#.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_second_closed_loop_has_no_failures() {
+    let r = closed_loop(UpstreamOptions::default(), AcceptMode::Both, echo()).await;
+    assert_eq!(
+        r.failures, 0,
+        "{:?} {:?}",
+        r.failures_by_kind, r.error_samples
+    );
+    assert_eq!(r.init_failures, 0);
+    assert_eq!(r.sessions, 8);
+    assert!(r.successes > 100, "only {} calls in a second", r.successes);
+    assert!(r.latency.p50_ms > 0.0 && r.latency.p50_ms <= r.latency.p99_ms);
+    assert!(r.elapsed_s >= 0.99 && r.elapsed_s < 2.0, "{}", r.elapsed_s);
+    assert!(r.process("loadgen").is_some());
+}
+
+/// The same through SSE answers (the upstream frames them as `text/event-stream`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_answers_are_parsed() {
+    let opts = UpstreamOptions {
+        tools: 1,
+        sse: true,
+    };
+    let r = closed_loop(opts, AcceptMode::Both, echo()).await;
+    assert_eq!(
+        r.failures, 0,
+        "{:?} {:?}",
+        r.failures_by_kind, r.error_samples
+    );
+    assert!(r.successes > 100);
+}
+
+/// Failures are counted by kind: an unknown tool is a JSON-RPC -32602 on every call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_counted_by_kind() {
+    let op = Op::CallTool {
+        tools: vec!["nope".into()],
+        arguments: "{}".into(),
+    };
+    let r = closed_loop(UpstreamOptions::default(), AcceptMode::Json, op).await;
+    assert_eq!(r.successes, 0);
+    assert!(r.failures > 100);
+    assert_eq!(r.failures_by_kind.get("jsonrpc -32602"), Some(&r.failures));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_counts_tools() {
+    let opts = UpstreamOptions {
+        tools: 50,
+        sse: false,
+    };
+    let r = closed_loop(opts, AcceptMode::Both, Op::ListTools).await;
+    assert_eq!(r.failures, 0);
+    assert_eq!(r.items_per_call, Some(50));
+}
+
+/// Open loop at 500/s for 1 s: about 500 calls, all fine, latency measured from schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_sends_the_scheduled_calls() {
+    let (addr, server) = spawn("127.0.0.1:0".parse().unwrap(), UpstreamOptions::default())
+        .await
+        .unwrap();
+    let spec = LoadSpec {
+        label: "open".into(),
+        url: format!("http://{addr}/mcp"),
+        op: echo(),
+        sessions: 4,
+        rate: Some(500.0),
+        warmup: Duration::ZERO,
+        duration: Duration::from_secs(1),
+        accept: AcceptMode::Both,
+        timeout: Duration::from_secs(5),
+        processes: Vec::new(),
+    };
+    let r = run(&spec).await.unwrap();
+    server.abort();
+    assert_eq!(r.failures, 0, "{:?}", r.error_samples);
+    assert_eq!(r.requests, 500);
+    assert_eq!(r.mode, "open");
+}
+
+/// A session initializes (keeping the server's session id) and ends with DELETE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_lifecycle() {
+    use loadgen::mcp::{ClientConfig, Endpoint, Session};
+    use std::sync::Arc;
+    let (addr, server) = spawn("127.0.0.1:0".parse().unwrap(), UpstreamOptions::default())
+        .await
+        .unwrap();
+    let cfg = ClientConfig {
+        endpoint: Arc::new(Endpoint::parse(&format!("http://{addr}/mcp")).unwrap()),
+        accept: AcceptMode::Both,
+        timeout: Duration::from_secs(5),
+    };
+    let mut s = Session::open(cfg).await.unwrap();
+    assert!(s.session_id().is_some());
+    s.call_tool(r#"{"name":"echo","arguments":{"text":"x"}}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.call_tool(r#"{"name":"echo","arguments":{}}"#).await,
+        Err(loadgen::mcp::CallError::ToolError)
+    );
+    assert_eq!(s.close().await, Ok(200));
+    server.abort();
+}

@@ -1,0 +1,25 @@
+//! One integration test binary: the real hub on loopback, real upstreams (the built-in demo
+//! server as a stdio child or over HTTP), real HTTP clients.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod admin;
+mod binary;
+mod e2e_clients;
+mod faults;
+mod mcp_basics;
+mod modern;
+mod multiplexing;
+mod operators;
+mod redis;
+mod rest;
+mod resumption;
+mod supervision;
+mod tasks;
+mod tls;
+mod traffic;
+mod traffic_budget;
+mod traffic_time;
+mod upstreams;

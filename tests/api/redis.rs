@@ -1,0 +1,461 @@
+//! Many instances, one Redis: the registry is shared, changes propagate through pub/sub,
+//! a reconcile heals what pub/sub missed, and a Redis outage (even one that loses all data)
+//! costs no call and no registered server. Each test runs its own redis-server.
+
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+
+/// A redis-server of the test's own, on a free loopback port, keeping nothing on disk.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut r = RedisServer {
+            child: None,
+            port,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        r.restart();
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts on the same port, empty.
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (.ci/run installs it)");
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn hub(redis: &RedisServer, prefix: &str) -> TestApp {
+    let (url, prefix) = (redis.url(), prefix.to_string());
+    spawn_app_with(move |s| {
+        s.redis_url = Some(url);
+        s.redis_prefix = prefix;
+        s.reconcile_secs = 1;
+        s.servers = vec![];
+    })
+    .await
+}
+
+fn prefix() -> String {
+    format!("t{}:", uuid::Uuid::new_v4().simple())
+}
+
+async fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < within, "{what} not within {within:?}");
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_server_registered_on_one_instance_is_callable_through_the_others() {
+    let redis = RedisServer::start();
+    let p = prefix();
+    let (a, b, c) = (
+        hub(&redis, &p).await,
+        hub(&redis, &p).await,
+        hub(&redis, &p).await,
+    );
+    let started = Instant::now();
+    let resp = http_client()
+        .post(a.url("/api/servers/shared"))
+        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    for app in [&b, &c] {
+        let mut client = McpClient::connect(app.url("/mcp")).await;
+        loop {
+            let r = client
+                .request(
+                    "tools/call",
+                    json!({ "name": "shared__echo", "arguments": { "text": "everywhere" } }),
+                )
+                .await;
+            if r.response.get("result").is_some() {
+                assert_eq!(text_of(&r.response["result"]), "everywhere");
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "not callable within 1 s: {r:?}"
+            );
+            actix_rt::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // A delete propagates too.
+    assert_eq!(
+        http_client()
+            .delete(c.url("/api/servers/shared"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    wait_until("delete on A", Duration::from_secs(2), || {
+        a.state.servers.get("shared").is_none()
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_reconcile_heals_a_missed_event_and_a_restart_loses_nothing() {
+    let redis = RedisServer::start();
+    let p = prefix();
+    let a = hub(&redis, &p).await;
+    let b = hub(&redis, &p).await;
+    // Written straight into Redis, no pub/sub event: only the reconcile can find it.
+    let def = json!({ "version": 1, "def": { "id": "sneaky", "transport": "stdio", "command": "@self", "args": ["demo-server"] } });
+    assert_eq!(
+        redis.cli(&["HSET", &format!("{p}servers"), "sneaky", &def.to_string()]),
+        "1"
+    );
+    for app in [&a, &b] {
+        wait_until("reconcile", Duration::from_secs(3), || {
+            app.state.servers.get("sneaky").is_some()
+        })
+        .await;
+    }
+    a.stop().await;
+    let a2 = hub(&redis, &p).await;
+    wait_until(
+        "a restarted instance loads the shared registry",
+        Duration::from_secs(2),
+        || a2.state.servers.get("sneaky").is_some(),
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn a_redis_outage_costs_no_call_and_no_registered_server() {
+    let mut redis = RedisServer::start();
+    let p = prefix();
+    let a = hub(&redis, &p).await;
+    let b = hub(&redis, &p).await;
+    let client = http_client();
+    let r = client
+        .post(a.url("/api/servers/kept"))
+        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    b.wait_ready("kept", Duration::from_secs(10)).await;
+
+    redis.kill();
+    // Known servers keep serving on every instance.
+    let mut failures = 0;
+    for app in [&a, &b] {
+        let mut c = McpClient::connect(app.url("/mcp")).await;
+        for i in 0..50 {
+            let r = c
+                .request(
+                    "tools/call",
+                    json!({ "name": "kept__echo", "arguments": { "text": format!("{i}") } }),
+                )
+                .await;
+            if r.response.get("result").is_none() {
+                failures += 1;
+            }
+        }
+    }
+    assert_eq!(failures, 0, "calls keep succeeding while Redis is down");
+    // Registry writes are refused, not dropped.
+    let mut r = client
+        .post(a.url("/api/servers/new"))
+        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("redis"),
+        "{body}"
+    );
+
+    // Redis comes back empty: the instances write their mirrors back.
+    redis.restart();
+    // A write racing the resync is refused rather than allowed to plant a stale epoch (which
+    // once made every instance drop every other server).
+    let early = client
+        .post(a.url("/api/servers/early"))
+        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
+        .await
+        .unwrap();
+    assert!(
+        matches!(early.status().as_u16(), 201 | 503),
+        "{}",
+        early.status()
+    );
+    wait_until("mirror written back", Duration::from_secs(8), || {
+        redis.cli(&["HEXISTS", &format!("{p}servers"), "kept"]) == "1"
+    })
+    .await;
+    let r = client
+        .post(a.url("/api/servers/after"))
+        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "writes work again");
+    wait_until("B converges", Duration::from_secs(5), || {
+        b.state.servers.get("after").is_some() && b.state.servers.get("kept").is_some()
+    })
+    .await;
+    actix_rt::time::sleep(Duration::from_millis(1500)).await; // a couple more reconciles
+    assert!(
+        a.state.servers.get("kept").is_some() && b.state.servers.get("kept").is_some(),
+        "nothing registered was lost"
+    );
+}
+
+#[actix_web::test]
+async fn export_then_import_round_trips_between_redis_and_the_file_store() {
+    let redis = RedisServer::start();
+    let p = prefix();
+    let a = hub(&redis, &p).await;
+    for (id, body) in [
+        (
+            "one",
+            json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"], "env": { "K": "v" } }),
+        ),
+        (
+            "two",
+            json!({ "transport": "streamable_http", "url": "http://127.0.0.1:9/mcp", "headers": { "Authorization": "Bearer s" }, "timeout_ms": 1000 }),
+        ),
+    ] {
+        assert_eq!(
+            http_client()
+                .post(a.url(&format!("/api/servers/{id}")))
+                .send_json(&body)
+                .await
+                .unwrap()
+                .status(),
+            201
+        );
+    }
+    let run = |args: &[&str], env: &[(&str, String)]| {
+        let mut cmd = Command::new(hub_bin());
+        cmd.args(args).env_remove("REDIS_URL");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let from_redis = run(
+        &["registry", "export"],
+        &[
+            ("REDIS_URL", redis.url()),
+            ("MCP_HUB_REDIS_PREFIX", p.clone()),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("dump.json");
+    std::fs::write(&dump, &from_redis).unwrap();
+    let state = dir.path().join("state").display().to_string();
+    run(
+        &["registry", "import", dump.to_str().unwrap()],
+        &[("MCP_HUB_STATE_DIR", state.clone())],
+    );
+    let from_file = run(&["registry", "export"], &[("MCP_HUB_STATE_DIR", state)]);
+    let (x, y): (Value, Value) = (
+        serde_json::from_str(&from_redis).unwrap(),
+        serde_json::from_str(&from_file).unwrap(),
+    );
+    let ids: Vec<&str> = x["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"one") && ids.contains(&"two"), "{ids:?}");
+    assert_eq!(x, y, "the round trip is exact");
+    assert_eq!(
+        x["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "two")
+            .unwrap()["headers"]["Authorization"],
+        "Bearer s",
+        "exports keep real values"
+    );
+}
+
+async fn node_ids(app: &TestApp) -> Vec<String> {
+    let mut resp = http_client()
+        .get(app.url("/api/nodes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    body["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn binary_hub(redis: &RedisServer, prefix: &str, node: &str) -> Child {
+    Command::new(hub_bin())
+        .env("MCP_HUB_LISTEN", "127.0.0.1:0")
+        .env("MCP_HUB_STATE_DIR", tempfile::tempdir().unwrap().keep())
+        .env("REDIS_URL", redis.url())
+        .env("MCP_HUB_REDIS_PREFIX", prefix)
+        .env("MCP_HUB_NODE_ID", node)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn nodes_heartbeat_and_disappear_when_killed_or_stopped() {
+    let redis = RedisServer::start();
+    let p = prefix();
+    let observer = hub(&redis, &p).await;
+    let mut killed = binary_hub(&redis, &p, "node-killed");
+    let mut stopped = binary_hub(&redis, &p, "node-stopped");
+    let start = Instant::now();
+    loop {
+        let ids = node_ids(&observer).await;
+        if ids.iter().any(|i| i == "node-killed") && ids.iter().any(|i| i == "node-stopped") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nodes never appeared: {ids:?}"
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready: Value = http_client()
+        .get(observer.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["redis"], "up");
+
+    // SIGTERM: drains and deregisters at once.
+    Command::new("kill")
+        .args(["-TERM", &stopped.id().to_string()])
+        .status()
+        .unwrap();
+    wait_until_async(
+        "the stopped node deregisters",
+        Duration::from_secs(5),
+        || async {
+            !node_ids(&observer)
+                .await
+                .contains(&"node-stopped".to_string())
+        },
+    )
+    .await;
+    let exit = stopped.wait().unwrap();
+    assert!(exit.success(), "SIGTERM is a clean exit: {exit:?}");
+
+    // SIGKILL: no goodbye; the record expires (TTL 15 s).
+    let _ = killed.kill();
+    let _ = killed.wait();
+    let killed_at = Instant::now();
+    wait_until_async(
+        "the killed node expires",
+        Duration::from_secs(17),
+        || async {
+            !node_ids(&observer)
+                .await
+                .contains(&"node-killed".to_string())
+        },
+    )
+    .await;
+    assert!(killed_at.elapsed() <= Duration::from_secs(16));
+}
+
+async fn wait_until_async<F, Fut>(what: &str, within: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !cond().await {
+        assert!(start.elapsed() < within, "{what} not within {within:?}");
+        actix_rt::time::sleep(Duration::from_millis(200)).await;
+    }
+}
