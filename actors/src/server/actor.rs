@@ -149,6 +149,12 @@ impl ServerActor {
 
     fn publish_runtime(&self) {
         let catalog = self.catalog_tx.borrow().clone();
+        // Read the latency figures before `send_replace`: a `borrow()` temporary inside the
+        // struct literal would live until the end of the statement and deadlock the write.
+        let (latency_p50_ms, latency_p99_ms) = {
+            let current = self.runtime_tx.borrow();
+            (current.latency_p50_ms, current.latency_p99_ms)
+        };
         self.runtime_tx.send_replace(RuntimeStatus {
             status: self.status,
             pid: self.conn.as_ref().and_then(Conn::pid),
@@ -168,8 +174,8 @@ impl ServerActor {
                 .is_some(),
             tool_count: catalog.tools.len(),
             breaker: self.breaker.label(),
-            latency_p50_ms: self.runtime_tx.borrow().latency_p50_ms,
-            latency_p99_ms: self.runtime_tx.borrow().latency_p99_ms,
+            latency_p50_ms,
+            latency_p99_ms,
         });
     }
 
