@@ -14,6 +14,7 @@ mod modern;
 mod multiplexing;
 mod operators;
 mod redis;
+mod redis_store;
 mod rest;
 mod resumption;
 mod supervision;

@@ -21,6 +21,9 @@ pub struct RegistryActor {
     subscribers: Vec<Recipient<RegistryChanged>>,
     reconciling: bool,
     dirty: bool,
+    /// Counts local writes, so a reconcile that read the store before a write finished
+    /// does not undo it with its older picture (it is discarded and run again).
+    writes: u64,
 }
 
 impl RegistryActor {
@@ -47,6 +50,7 @@ impl RegistryActor {
             subscribers: Vec::new(),
             reconciling: false,
             dirty: false,
+            writes: 0,
         })
     }
 
@@ -59,9 +63,11 @@ impl RegistryActor {
         }
         self.reconciling = true;
         let mirror: Vec<ServerDef> = self.servers.values().cloned().collect();
-        ctx.spawn(self.store.sync(mirror).into_actor(self).map(|res, act, ctx| {
+        let writes = self.writes;
+        ctx.spawn(self.store.sync(mirror).into_actor(self).map(move |res, act, ctx| {
             act.reconciling = false;
             match res {
+                Ok(_) if act.writes != writes => act.dirty = true,
                 Ok(defs) => act.apply_remote(defs),
                 Err(e) => tracing::warn!(event = "registry.reconcile_failed", error = %e, "registry.reconcile_failed"),
             }
@@ -145,6 +151,7 @@ impl Handler<Upsert> for RegistryActor {
         };
         AtomicResponse::new(Box::pin(write.into_actor(self).map(
             move |res: Result<Option<Vec<ServerDef>>, StoreError>, act, _| {
+                act.writes += 1;
                 if let Some(synced) = res? {
                     act.apply_remote(synced);
                 }
@@ -165,10 +172,26 @@ impl Handler<Delete> for RegistryActor {
         if !self.servers.contains_key(&id) {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(false))));
         }
-        let write = self.store.delete(id.clone());
+        let store = self.store.clone();
+        let mirror: Vec<ServerDef> = self.servers.values().cloned().collect();
+        let target = id.clone();
+        // As for upserts: if Redis restarted empty, write the mirror back before deleting.
+        let write = async move {
+            match store.delete(target.clone()).await {
+                Err(StoreError::Stale) => {
+                    let synced = store.sync(mirror).await?;
+                    store.delete(target).await?;
+                    Ok(Some(synced))
+                }
+                other => other.map(|()| None),
+            }
+        };
         AtomicResponse::new(Box::pin(write.into_actor(self).map(
-            move |res: Result<(), StoreError>, act, _| {
-                res?;
+            move |res: Result<Option<Vec<ServerDef>>, StoreError>, act, _| {
+                act.writes += 1;
+                if let Some(synced) = res? {
+                    act.apply_remote(synced);
+                }
                 act.servers.remove(&id);
                 tracing::info!(event = "registry.delete", server = %id, "registry.delete");
                 act.publish(RegistryChanged::Deleted(id));

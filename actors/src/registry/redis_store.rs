@@ -1,13 +1,20 @@
 //! [`RedisStore`]: server definitions shared by every hub instance through Redis.
 //!
 //! Keys (prefix configurable, default `mcp:`): `{prefix}servers` (hash id → `{"version",
-//! "def"}`), `{prefix}epoch` (a random id written once; if it vanishes, Redis lost its data),
-//! and the pub/sub channel `{prefix}events` (`server.upsert` / `server.delete` with id,
-//! version and node). Every instance mirrors the hash in its RegistryActor: it subscribes to
-//! the channel and also reconciles periodically, so a missed event heals.
+//! "def"}`), `{prefix}tombstones` (hash id → version of its deletion), `{prefix}epoch` (a
+//! random id written once; if it vanishes, Redis lost its data), and the pub/sub channel
+//! `{prefix}events` (`server.upsert` / `server.delete` with id, version and node). Every
+//! instance mirrors the hash in its RegistryActor: it subscribes to the channel and also
+//! reconciles periodically, so a missed event heals.
 //!
 //! When Redis comes back empty (restarted without persistence), the instances notice the
-//! missing epoch and write their mirrors back, newest version winning.
+//! missing epoch and write their mirrors back, newest version winning. A tombstone newer than
+//! a mirrored copy keeps that copy from coming back: without it, an instance that had not
+//! yet heard of a deletion would resurrect the server while writing its mirror back.
+//!
+//! Versions are milliseconds since the epoch, bumped past the last known version of the id
+//! (`max(now, last + 1)`), so one instance's writes to an id always grow and instances with
+//! roughly synchronised clocks agree on which write is newer.
 
 use futures_util::future::LocalBoxFuture;
 use futures_util::{FutureExt, StreamExt};
@@ -41,6 +48,9 @@ pub struct RedisStore {
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("redis: {e}"))
 }
+
+/// How long a deletion is remembered (and so protects against resurrection by a write-back).
+const TOMBSTONE_TTL_MS: u64 = 24 * 3600 * 1000;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -90,6 +100,37 @@ impl RedisStore {
         format!("{}{name}", self.prefix)
     }
 
+    /// Fails with [`StoreError::Stale`] when Redis lost the registry since this instance
+    /// last synced (its epoch changed or vanished); the caller syncs, then writes again.
+    async fn check_epoch(
+        conn: &mut redis::aio::ConnectionManager,
+        epoch_key: &str,
+        epoch: &RefCell<Option<String>>,
+    ) -> Result<(), StoreError> {
+        let current: Option<String> = conn.get(epoch_key).await.map_err(err)?;
+        let known = epoch.borrow().clone();
+        match (known, current) {
+            (Some(k), Some(c)) if k == c => {}
+            (None, Some(c)) => *epoch.borrow_mut() = Some(c),
+            (None, None) => {
+                let mine = uuid::Uuid::new_v4().simple().to_string();
+                let _: bool = conn.set_nx(epoch_key, &mine).await.map_err(err)?;
+                let c: Option<String> = conn.get(epoch_key).await.map_err(err)?;
+                *epoch.borrow_mut() = c;
+            }
+            _ => return Err(StoreError::Stale),
+        }
+        Ok(())
+    }
+
+    async fn read_tombstones(
+        conn: &mut redis::aio::ConnectionManager,
+        key: &str,
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        let raw: HashMap<String, u64> = conn.hgetall(key).await.map_err(err)?;
+        Ok(raw)
+    }
+
     async fn read_all(
         mut conn: redis::aio::ConnectionManager,
         key: String,
@@ -129,8 +170,12 @@ impl Store for RedisStore {
 
     fn upsert(&self, def: ServerDef) -> LocalBoxFuture<'static, Result<(), StoreError>> {
         let mut conn = self.conn.clone();
-        let (hash, events, epoch_key) =
-            (self.key("servers"), self.key("events"), self.key("epoch"));
+        let (hash, events, epoch_key, tombstones) = (
+            self.key("servers"),
+            self.key("events"),
+            self.key("epoch"),
+            self.key("tombstones"),
+        );
         let node = self.node.clone();
         let epoch = self.epoch.clone();
         let versions = self.versions.clone();
@@ -140,20 +185,16 @@ impl Store for RedisStore {
             let value = serde_json::to_string(&Stored { version, def }).map_err(err)?;
             // Never write over a registry Redis lost: the caller writes its mirror back
             // (`sync`) first when told the epoch is stale.
-            let current: Option<String> = conn.get(&epoch_key).await.map_err(err)?;
-            let known = epoch.borrow().clone();
-            match (known, current) {
-                (Some(k), Some(c)) if k == c => {}
-                (None, Some(c)) => *epoch.borrow_mut() = Some(c),
-                (None, None) => {
-                    let mine = uuid::Uuid::new_v4().simple().to_string();
-                    let _: bool = conn.set_nx(&epoch_key, &mine).await.map_err(err)?;
-                    let c: Option<String> = conn.get(&epoch_key).await.map_err(err)?;
-                    *epoch.borrow_mut() = c;
-                }
-                _ => return Err(StoreError::Stale),
-            }
-            let _: () = conn.hset(&hash, &id, value).await.map_err(err)?;
+            Self::check_epoch(&mut conn, &epoch_key, &epoch).await?;
+            let _: () = redis::pipe()
+                .atomic()
+                .hset(&hash, &id, value)
+                .ignore()
+                .hdel(&tombstones, &id)
+                .ignore()
+                .query_async(&mut conn)
+                .await
+                .map_err(err)?;
             let event = serde_json::json!({ "type": "server.upsert", "id": id, "version": version, "node": node }).to_string();
             let _: () = conn.publish(&events, event).await.map_err(err)?;
             versions.borrow_mut().insert(id, version);
@@ -164,12 +205,30 @@ impl Store for RedisStore {
 
     fn delete(&self, id: String) -> LocalBoxFuture<'static, Result<(), StoreError>> {
         let mut conn = self.conn.clone();
-        let (hash, events) = (self.key("servers"), self.key("events"));
+        let (hash, events, epoch_key, tombstones) = (
+            self.key("servers"),
+            self.key("events"),
+            self.key("epoch"),
+            self.key("tombstones"),
+        );
         let node = self.node.clone();
+        let epoch = self.epoch.clone();
         let versions = self.versions.clone();
         async move {
-            let _: () = conn.hdel(&hash, &id).await.map_err(err)?;
-            let event = serde_json::json!({ "type": "server.delete", "id": id, "version": now_ms(), "node": node }).to_string();
+            // Same rule as upserts: a delete into a registry Redis lost would be undone by
+            // the next write-back, so the caller syncs first.
+            Self::check_epoch(&mut conn, &epoch_key, &epoch).await?;
+            let version = now_ms().max(versions.borrow().get(&id).map_or(0, |v| v + 1));
+            let _: () = redis::pipe()
+                .atomic()
+                .hdel(&hash, &id)
+                .ignore()
+                .hset(&tombstones, &id, version)
+                .ignore()
+                .query_async(&mut conn)
+                .await
+                .map_err(err)?;
+            let event = serde_json::json!({ "type": "server.delete", "id": id, "version": version, "node": node }).to_string();
             let _: () = conn.publish(&events, event).await.map_err(err)?;
             versions.borrow_mut().remove(&id);
             Ok(())
@@ -182,7 +241,11 @@ impl Store for RedisStore {
         mirror: Vec<ServerDef>,
     ) -> LocalBoxFuture<'static, Result<Vec<ServerDef>, StoreError>> {
         let mut conn = self.conn.clone();
-        let (hash, epoch_key) = (self.key("servers"), self.key("epoch"));
+        let (hash, epoch_key, tombstones_key) = (
+            self.key("servers"),
+            self.key("epoch"),
+            self.key("tombstones"),
+        );
         let epoch = self.epoch.clone();
         let versions = self.versions.clone();
         async move {
@@ -208,6 +271,16 @@ impl Store for RedisStore {
             };
             *epoch.borrow_mut() = Some(fresh);
             let mut stored = Self::read_all(conn.clone(), hash.clone()).await?;
+            let tombstones = Self::read_tombstones(&mut conn, &tombstones_key).await?;
+            // Forget deletions old enough that no instance can still hold the server.
+            let expired: Vec<&String> = tombstones
+                .iter()
+                .filter(|(_, v)| v.saturating_add(TOMBSTONE_TTL_MS) < now_ms())
+                .map(|(id, _)| id)
+                .collect();
+            if !expired.is_empty() {
+                let _: () = conn.hdel(&tombstones_key, expired).await.map_err(err)?;
+            }
             if lost {
                 tracing::warn!(
                     event = "registry.redis.lost_data",
@@ -216,7 +289,8 @@ impl Store for RedisStore {
                 );
                 for def in mirror {
                     let version = versions.borrow().get(&def.id).copied().unwrap_or(0);
-                    let newer = stored.get(&def.id).is_none_or(|s| s.version < version);
+                    let newer = stored.get(&def.id).is_none_or(|s| s.version < version)
+                        && tombstones.get(&def.id).is_none_or(|&t| t < version);
                     if newer {
                         let value = serde_json::to_string(&Stored {
                             version,
