@@ -4,7 +4,10 @@
 //! State: the node id, a Redis connection, the last heartbeat's outcome.
 //! Messages: [`ListNodes`], [`SetNodeStatus`], [`Deregister`].
 //! Timers: a heartbeat every 5 s writes `{prefix}node:{id}` (TTL 15 s, so a node that dies
-//! disappears by itself) and adds the id to `{prefix}nodes`.
+//! disappears by itself), adds the id to `{prefix}nodes`, and writes this node's view of
+//! each server it runs into `{prefix}server_runtime:{serverId}` (hash node id → status,
+//! pid, last_heartbeat, restarts, last_error). Readers skip entries whose heartbeat is older
+//! than the node TTL, since a hash field cannot expire on its own.
 //! Failure behaviour: a failed heartbeat is logged and retried on the next tick; the last
 //! outcome is what `/readyz` reports as Redis connectivity.
 
@@ -16,6 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::directory::ServerDirectory;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
 
 /// Seconds between heartbeats.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -75,6 +85,30 @@ impl NodeActor {
         })
     }
 
+    /// `(key, record)` of this node's entry in each running server's runtime hash.
+    fn server_runtimes(&self) -> Vec<(String, String)> {
+        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        self.servers
+            .snapshot()
+            .iter()
+            .map(|h| {
+                let rt = h.runtime.borrow();
+                let record = json!({
+                    "status": rt.status,
+                    "pid": rt.pid,
+                    "last_heartbeat": now,
+                    "heartbeat_ms": now_ms(),
+                    "restarts": rt.restarts,
+                    "last_error": rt.last_error,
+                });
+                (
+                    format!("{}server_runtime:{}", self.prefix, h.id),
+                    record.to_string(),
+                )
+            })
+            .collect()
+    }
+
     fn beat(&mut self, ctx: &mut Context<Self>) {
         let mut conn = self.conn.clone();
         let (key, set) = (
@@ -82,12 +116,20 @@ impl NodeActor {
             format!("{}nodes", self.prefix),
         );
         let (id, record) = (self.id.clone(), self.record().to_string());
+        let runtimes = self.server_runtimes();
         let up = self.redis_up.clone();
         ctx.spawn(
             async move {
                 let res: redis::RedisResult<()> = async {
-                    let _: () = conn.set_ex(&key, record, NODE_TTL_SECS).await?;
-                    let _: () = conn.sadd(&set, &id).await?;
+                    let mut pipe = redis::pipe();
+                    pipe.set_ex(&key, record, NODE_TTL_SECS)
+                        .ignore()
+                        .sadd(&set, &id)
+                        .ignore();
+                    for (key, record) in &runtimes {
+                        pipe.hset(key, &id, record).ignore();
+                    }
+                    let _: () = pipe.query_async(&mut conn).await?;
                     Ok(())
                 }
                 .await;
@@ -146,6 +188,33 @@ impl Handler<ListNodes> for NodeActor {
     }
 }
 
+/// Every live node's view of one server (`{prefix}server_runtime:{id}`), node id → record;
+/// entries older than the node TTL are left out. Sent by the admin API.
+#[derive(Message)]
+#[rtype(result = "Result<serde_json::Map<String, Value>, String>")]
+pub struct ServerRuntimes(pub String);
+
+impl Handler<ServerRuntimes> for NodeActor {
+    type Result = ResponseFuture<Result<serde_json::Map<String, Value>, String>>;
+
+    fn handle(&mut self, msg: ServerRuntimes, _: &mut Self::Context) -> Self::Result {
+        let mut conn = self.conn.clone();
+        let key = format!("{}server_runtime:{}", self.prefix, msg.0);
+        Box::pin(async move {
+            let all: std::collections::HashMap<String, String> =
+                conn.hgetall(&key).await.map_err(|e| e.to_string())?;
+            let fresh_after = now_ms().saturating_sub(NODE_TTL_SECS * 1000);
+            Ok(all
+                .into_iter()
+                .filter_map(|(node, raw)| {
+                    let v: Value = serde_json::from_str(&raw).ok()?;
+                    (v["heartbeat_ms"].as_u64()? >= fresh_after).then_some((node, v))
+                })
+                .collect())
+        })
+    }
+}
+
 /// Changes the status published in the heartbeat ("stopping" while draining). Sent by
 /// the HTTP crate's shutdown code.
 #[derive(Message)]
@@ -177,9 +246,14 @@ impl Handler<Deregister> for NodeActor {
             format!("{}nodes", self.prefix),
             self.id.clone(),
         );
+        let runtimes: Vec<String> = self.server_runtimes().into_iter().map(|(k, _)| k).collect();
         Box::pin(async move {
-            let _: redis::RedisResult<()> = conn.del(&key).await;
-            let _: redis::RedisResult<()> = conn.srem(&set, &id).await;
+            let mut pipe = redis::pipe();
+            pipe.del(&key).ignore().srem(&set, &id).ignore();
+            for key in &runtimes {
+                pipe.hdel(key, &id).ignore();
+            }
+            let _: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
         })
     }
 }

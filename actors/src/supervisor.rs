@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::directory::{ServerDirectory, ServerHandle};
-use crate::registry::{RegistryActor, RegistryChanged, ServerDef, Subscribe};
+use crate::registry::{RegistryActor, RegistryChanged, ServerDef, Subscribe, ToolsLoaded};
 use crate::server::{ServerActor, ServerEnv, Shutdown};
 
 /// Starts, replaces and stops ServerActors as definitions change.
@@ -74,6 +74,27 @@ impl Supervisor {
         actix::spawn(async move {
             while watch.changed().await.is_ok() {}
             me.do_send(ActorGone { id, instance });
+        });
+        // The registry records each loaded tool list (Redis: `{prefix}tools:{id}`).
+        let (mut tools, registry, id) = (catalog.clone(), self.registry.clone(), def.id.clone());
+        actix::spawn(async move {
+            while tools.changed().await.is_ok() {
+                let listed: Vec<(String, String)> = {
+                    let catalog = tools.borrow_and_update();
+                    if !catalog.ready {
+                        continue;
+                    }
+                    catalog
+                        .tools
+                        .iter()
+                        .map(|t| (t.name.clone(), t.raw.get().to_string()))
+                        .collect()
+                };
+                registry.do_send(ToolsLoaded {
+                    server: id.clone(),
+                    tools: listed,
+                });
+            }
         });
         self.directory.insert(ServerHandle {
             id: Arc::from(def.id.as_str()),

@@ -94,6 +94,11 @@ async fn hub(redis: &RedisServer, prefix: &str) -> TestApp {
         s.redis_prefix = prefix;
         s.reconcile_secs = 1;
         s.servers = vec![];
+        // In-process instances share a pid: give each its own node id.
+        s.node_id = Some(format!(
+            "node-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ));
     })
     .await
 }
@@ -458,4 +463,164 @@ where
         assert!(start.elapsed() < within, "{what} not within {within:?}");
         actix_rt::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Lines a `redis-cli SUBSCRIBE` of the registry's events channel printed so far.
+struct Subscription {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Subscription {
+    fn start(redis: &RedisServer, channel: &str) -> Self {
+        let mut child = Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string(), "SUBSCRIBE", channel])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        // Wait for the subscription's confirmation.
+        let start = Instant::now();
+        while lines.lock().unwrap().len() < 3 {
+            assert!(start.elapsed() < Duration::from_secs(5), "SUBSCRIBE failed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self { child, lines }
+    }
+
+    fn events(&self) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.is_object())
+            .collect()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[actix_web::test]
+async fn tools_and_runtime_state_are_shared_through_redis() {
+    let redis = RedisServer::start();
+    let p = prefix();
+    let (a, b) = (hub(&redis, &p).await, hub(&redis, &p).await);
+    let events = Subscription::start(&redis, &format!("{p}events"));
+    let resp = http_client()
+        .post(a.url("/api/servers/shared"))
+        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    a.wait_ready("shared", Duration::from_secs(10)).await;
+    b.wait_ready("shared", Duration::from_secs(10)).await;
+
+    // `{prefix}tools:shared` holds every tool, written once although two nodes run it.
+    let tools_key = format!("{p}tools:shared");
+    wait_until("tools in redis", Duration::from_secs(5), || {
+        redis.cli(&["HEXISTS", &tools_key, "echo"]) == "1"
+    })
+    .await;
+    let echo: Value = serde_json::from_str(&redis.cli(&["HGET", &tools_key, "echo"])).unwrap();
+    assert_eq!(echo["name"], "echo");
+    assert!(echo["inputSchema"].is_object(), "{echo}");
+    let listed = a.state.servers.get("shared").unwrap().catalog().tools.len();
+    assert_eq!(redis.cli(&["HLEN", &tools_key]), listed.to_string());
+    wait_until("tool events", Duration::from_secs(5), || {
+        events
+            .events()
+            .iter()
+            .any(|e| e["type"] == "tool.upsert" && e["id"] == "shared" && e["tool"] == "echo")
+    })
+    .await;
+    let upserts = |events: &[Value]| {
+        events
+            .iter()
+            .filter(|e| e["type"] == "tool.upsert" && e["tool"] == "echo")
+            .count()
+    };
+    actix_rt::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(upserts(&events.events()), 1, "{:?}", events.events());
+    for e in events
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "tool.upsert")
+    {
+        assert!(e["version"].as_u64().unwrap() > 0, "{e}");
+    }
+
+    // Each node's view of the server, after a heartbeat (every 5 s).
+    let start = Instant::now();
+    let view = loop {
+        let v: Value = http_client()
+            .get(a.url("/api/servers/shared"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["nodes"].as_object().map_or(0, |m| m.len()) == 2 {
+            break v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(12),
+            "both nodes not in server_runtime: {v}"
+        );
+        actix_rt::time::sleep(Duration::from_millis(200)).await;
+    };
+    for (node, rt) in view["nodes"].as_object().unwrap() {
+        assert_eq!(rt["status"], "ready", "{node}: {rt}");
+        assert!(rt["pid"].as_u64().unwrap() > 0, "{node}: {rt}");
+        assert!(
+            rt["last_heartbeat"].as_str().unwrap().ends_with('Z'),
+            "{rt}"
+        );
+        assert_eq!(rt["restarts"], 0);
+    }
+    let pids: Vec<u64> = view["nodes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|rt| rt["pid"].as_u64().unwrap())
+        .collect();
+    assert_ne!(pids[0], pids[1], "each node runs its own child");
+
+    // Deleting the server removes its tools and runtime keys and announces the tools' end.
+    assert_eq!(
+        http_client()
+            .delete(b.url("/api/servers/shared"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(redis.cli(&["EXISTS", &tools_key]), "0");
+    assert_eq!(
+        redis.cli(&["EXISTS", &format!("{p}server_runtime:shared")]),
+        "0"
+    );
+    wait_until("tool.delete", Duration::from_secs(5), || {
+        events
+            .events()
+            .iter()
+            .any(|e| e["type"] == "tool.delete" && e["id"] == "shared" && e["tool"] == "echo")
+    })
+    .await;
 }

@@ -201,6 +201,27 @@ impl Handler<Delete> for RegistryActor {
     }
 }
 
+impl Handler<ToolsLoaded> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ToolsLoaded, ctx: &mut Self::Context) {
+        if !self.servers.contains_key(&msg.server) {
+            return; // Deleted meanwhile: its tools went with it.
+        }
+        let server = msg.server.clone();
+        ctx.spawn(
+            self.store
+                .put_tools(msg.server, msg.tools)
+                .into_actor(self)
+                .map(move |res, _, _| {
+                    if let Err(e) = res {
+                        tracing::warn!(event = "registry.tools_write_failed", server = %server, error = %e, "registry.tools_write_failed");
+                    }
+                }),
+        );
+    }
+}
+
 impl Handler<Get> for RegistryActor {
     type Result = Option<ServerDef>;
 

@@ -40,3 +40,15 @@ pub enum RegistryChanged {
     /// Removed.
     Deleted(String),
 }
+
+/// The tools a running server offers, after its handshake or a `list_changed`. Sent by the
+/// Supervisor's catalog watchers; the RegistryActor records them in the store (Redis:
+/// `{prefix}tools:{server}`, with `tool.upsert` / `tool.delete` events).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ToolsLoaded {
+    /// Server id.
+    pub server: String,
+    /// Tool name → the tool's JSON as the upstream listed it.
+    pub tools: Vec<(String, String)>,
+}

@@ -15,7 +15,7 @@ mod redis_store;
 pub use actor::RegistryActor;
 pub use def::{DefError, RestBody, RestMethod, RestResponse, RestTool, ServerDef, TransportKind};
 pub use file_store::FileStore;
-pub use messages::{Delete, Get, List, RegistryChanged, Subscribe, Upsert};
+pub use messages::{Delete, Get, List, RegistryChanged, Subscribe, ToolsLoaded, Upsert};
 pub use redis_store::RedisStore;
 
 use futures_util::future::LocalBoxFuture;
@@ -38,6 +38,17 @@ pub trait Store: 'static {
     ) -> LocalBoxFuture<'static, Result<Vec<ServerDef>, StoreError>> {
         let _ = mirror;
         self.load_all()
+    }
+    /// Records the tools a server offers (name → the tool's JSON as listed), replacing what
+    /// was recorded for it. Shared stores publish each change; the embedded store keeps
+    /// tools in memory only (they are re-read from the upstream at every start).
+    fn put_tools(
+        &self,
+        server: String,
+        tools: Vec<(String, String)>,
+    ) -> LocalBoxFuture<'static, Result<(), StoreError>> {
+        let _ = (server, tools);
+        Box::pin(async { Ok(()) })
     }
     /// A signal each time someone else may have changed the store (pub/sub), for stores
     /// shared between instances.

@@ -3,7 +3,10 @@
 //! Keys (prefix configurable, default `mcp:`): `{prefix}servers` (hash id → `{"version",
 //! "def"}`), `{prefix}tombstones` (hash id → version of its deletion), `{prefix}epoch` (a
 //! random id written once; if it vanishes, Redis lost its data), and the pub/sub channel
-//! `{prefix}events` (`server.upsert` / `server.delete` with id, version and node). Every
+//! `{prefix}events` (`server.upsert` / `server.delete` with id, version and node), and
+//! `{prefix}tools:{serverId}` (hash tool name → the tool's JSON as listed by a node that
+//! runs the server; changes announced as `tool.upsert` / `tool.delete` with the server id,
+//! the tool and a version). Every
 //! instance mirrors the hash in its RegistryActor: it subscribes to the channel and also
 //! reconciles periodically, so a missed event heals.
 //!
@@ -20,6 +23,7 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -47,6 +51,13 @@ pub struct RedisStore {
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("redis: {e}"))
+}
+
+fn is_tool_event(payload: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v["type"].as_str().map(|t| t.starts_with("tool.")))
+        .unwrap_or(false)
 }
 
 /// How long a deletion is remembered (and so protects against resurrection by a write-back).
@@ -195,7 +206,9 @@ impl Store for RedisStore {
                 .query_async(&mut conn)
                 .await
                 .map_err(err)?;
-            let event = serde_json::json!({ "type": "server.upsert", "id": id, "version": version, "node": node }).to_string();
+            let event =
+                json!({ "type": "server.upsert", "id": id, "version": version, "node": node })
+                    .to_string();
             let _: () = conn.publish(&events, event).await.map_err(err)?;
             versions.borrow_mut().insert(id, version);
             Ok(())
@@ -211,6 +224,8 @@ impl Store for RedisStore {
             self.key("epoch"),
             self.key("tombstones"),
         );
+        let tools_key = self.key(&format!("tools:{id}"));
+        let runtime_key = self.key(&format!("server_runtime:{id}"));
         let node = self.node.clone();
         let epoch = self.epoch.clone();
         let versions = self.versions.clone();
@@ -219,18 +234,70 @@ impl Store for RedisStore {
             // the next write-back, so the caller syncs first.
             Self::check_epoch(&mut conn, &epoch_key, &epoch).await?;
             let version = now_ms().max(versions.borrow().get(&id).map_or(0, |v| v + 1));
+            let tools: Vec<String> = conn.hkeys(&tools_key).await.map_err(err)?;
             let _: () = redis::pipe()
                 .atomic()
                 .hdel(&hash, &id)
                 .ignore()
                 .hset(&tombstones, &id, version)
                 .ignore()
+                .del(&tools_key)
+                .ignore()
+                .del(&runtime_key)
+                .ignore()
                 .query_async(&mut conn)
                 .await
                 .map_err(err)?;
-            let event = serde_json::json!({ "type": "server.delete", "id": id, "version": version, "node": node }).to_string();
-            let _: () = conn.publish(&events, event).await.map_err(err)?;
+            let mut publish = redis::pipe();
+            for tool in tools {
+                publish.publish(&events, json!({ "type": "tool.delete", "id": id, "tool": tool, "version": version, "node": node }).to_string()).ignore();
+            }
+            let event = json!({ "type": "server.delete", "id": id, "version": version, "node": node }).to_string();
+            publish.publish(&events, event).ignore();
+            let _: () = publish.query_async(&mut conn).await.map_err(err)?;
             versions.borrow_mut().remove(&id);
+            Ok(())
+        }
+        .boxed_local()
+    }
+
+    fn put_tools(
+        &self,
+        server: String,
+        tools: Vec<(String, String)>,
+    ) -> LocalBoxFuture<'static, Result<(), StoreError>> {
+        let mut conn = self.conn.clone();
+        let (key, events) = (self.key(&format!("tools:{server}")), self.key("events"));
+        let node = self.node.clone();
+        async move {
+            // Every node that runs the server reports the same list: write only the
+            // difference, so unchanged lists cost one read and announce nothing.
+            let stored: HashMap<String, String> = conn.hgetall(&key).await.map_err(err)?;
+            let fresh: HashMap<String, String> = tools.into_iter().collect();
+            let upserts: Vec<(&String, &String)> = fresh
+                .iter()
+                .filter(|(name, body)| stored.get(*name) != Some(*body))
+                .collect();
+            let deletes: Vec<&String> = stored.keys().filter(|n| !fresh.contains_key(*n)).collect();
+            if upserts.is_empty() && deletes.is_empty() {
+                return Ok(());
+            }
+            let version = now_ms();
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for (name, body) in &upserts {
+                pipe.hset(&key, *name, *body).ignore();
+            }
+            if !deletes.is_empty() {
+                pipe.hdel(&key, &deletes).ignore();
+            }
+            for (name, _) in &upserts {
+                pipe.publish(&events, json!({ "type": "tool.upsert", "id": server, "tool": name, "version": version, "node": node }).to_string()).ignore();
+            }
+            for name in &deletes {
+                pipe.publish(&events, json!({ "type": "tool.delete", "id": server, "tool": name, "version": version, "node": node }).to_string()).ignore();
+            }
+            let _: () = pipe.query_async(&mut conn).await.map_err(err)?;
             Ok(())
         }
         .boxed_local()
@@ -331,7 +398,12 @@ impl Store for RedisStore {
                                 return;
                             }
                             let mut messages = pubsub.into_on_message();
-                            while messages.next().await.is_some() {
+                            while let Some(msg) = messages.next().await {
+                                // Tool events describe catalogs, not definitions: no reconcile.
+                                let payload: String = msg.get_payload().unwrap_or_default();
+                                if is_tool_event(&payload) {
+                                    continue;
+                                }
                                 if tx.send(()).is_err() {
                                     return;
                                 }

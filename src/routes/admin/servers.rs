@@ -30,10 +30,19 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    match state.registry.send(registry::Get(id.clone())).await? {
-        Some(def) => Ok(HttpResponse::Ok().json(view(&def, &state))),
-        None => Err(ApiError::NotFound(format!("no server {id:?}"))),
+    let Some(def) = state.registry.send(registry::Get(id.clone())).await? else {
+        return Err(ApiError::NotFound(format!("no server {id:?}")));
+    };
+    let mut v = view(&def, &state);
+    // With Redis, every live node's view of this server (`{prefix}server_runtime:{id}`).
+    if let Some(nodes) = &state.nodes {
+        v["nodes"] = match nodes.send(mcp_hub_actors::nodes::ServerRuntimes(id)).await {
+            Ok(Ok(map)) => Value::Object(map),
+            Ok(Err(e)) => json!({ "error": format!("redis: {e}") }),
+            Err(e) => json!({ "error": e.to_string() }),
+        };
     }
+    Ok(HttpResponse::Ok().json(v))
 }
 
 /// `POST /api/servers/{id}`: create or replace. 201 when created, 200 when replaced.
