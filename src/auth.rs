@@ -13,10 +13,14 @@ use crate::security;
 
 /// The user id of anonymous callers.
 pub const ANONYMOUS: &str = "anonymous";
+/// The user id of another hub instance forwarding a placed server's calls.
+pub const CLUSTER: &str = "cluster";
 
 /// Resolves callers to user ids. Built once from the config.
 pub struct Auth {
     keys: HashMap<String, Arc<str>>,
+    /// SHA-256 of `cluster.token`, compared like the API keys.
+    cluster: Option<String>,
     trusted_header: Option<header::HeaderName>,
     anonymous: AnonymousPolicy,
 }
@@ -50,9 +54,10 @@ pub fn hash_key(key: &str) -> String {
 }
 
 impl Auth {
-    /// From the `[auth]` settings (already validated).
-    pub fn new(settings: &AuthSettings) -> Self {
+    /// From the `[auth]` settings and `cluster.token` (already validated).
+    pub fn new(settings: &AuthSettings, cluster_token: Option<&str>) -> Self {
         Self {
+            cluster: cluster_token.map(hash_key),
             keys: settings
                 .api_keys
                 .iter()
@@ -84,6 +89,11 @@ impl Auth {
             for (stored, user) in &self.keys {
                 if security::constant_time_eq(stored.as_bytes(), hashed.as_bytes()) {
                     found = Some(user.clone());
+                }
+            }
+            if let Some(cluster) = &self.cluster {
+                if security::constant_time_eq(cluster.as_bytes(), hashed.as_bytes()) {
+                    found = Some(Arc::from(CLUSTER));
                 }
             }
             return found.ok_or(AuthError::UnknownKey);

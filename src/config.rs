@@ -33,6 +33,8 @@ pub struct Settings {
     pub reconcile_secs: u64,
     /// This instance's node id (default: host name and pid).
     pub node_id: Option<String>,
+    /// With Redis: how instances find and call each other (server placement).
+    pub cluster: ClusterSettings,
     /// PEM file of extra CA certificates trusted for https upstreams (a private CA or a
     /// self-signed upstream), besides Mozilla's public roots.
     pub tls_ca_file: Option<PathBuf>,
@@ -169,6 +171,21 @@ impl LimitSettings {
             server: limit(self.server_per_second, self.server_burst, 1.0),
         }
     }
+}
+
+/// How instances sharing Redis reach each other, for servers with a `placement`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// This node's labels; a server whose `placement.labels` names one runs here.
+    pub labels: Vec<String>,
+    /// The base URL other instances call this one at (`http://host:port`). Default:
+    /// `http://{listen}` when `listen` names a specific address (not 0.0.0.0 or [::]).
+    pub advertise_url: Option<String>,
+    /// Shared secret instances present to each other (`Authorization: Bearer`) when they
+    /// forward calls to a placed server; calls with it act as the user `cluster`. Set the same
+    /// value on every instance (at least 16 characters).
+    pub token: Option<String>,
 }
 
 /// Caller identity settings.
@@ -338,6 +355,7 @@ impl Default for Settings {
             redis_prefix: "mcp:".into(),
             reconcile_secs: 30,
             node_id: None,
+            cluster: ClusterSettings::default(),
             tls_ca_file: None,
             log: LogSettings::default(),
             http: HttpSettings::default(),
@@ -549,6 +567,28 @@ impl Settings {
                 "must start with redis://, rediss:// or unix:// (REDIS_URL)",
             ));
         }
+        if let Some(url) = &self.cluster.advertise_url {
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.parse::<actix_web::http::Uri>().is_err()
+            {
+                return Err(invalid(
+                    "cluster.advertise_url",
+                    format!("{url:?} is not an http:// or https:// URL; give the address other instances reach this one at, e.g. \"http://10.0.0.5:8080\" (MCP_HUB_CLUSTER__ADVERTISE_URL)"),
+                ));
+            }
+        }
+        if self.cluster.token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(invalid(
+                "cluster.token",
+                "must be at least 16 characters; use the same random value on every instance (MCP_HUB_CLUSTER__TOKEN)",
+            ));
+        }
+        if self.cluster.labels.iter().any(|l| l.trim().is_empty()) {
+            return Err(invalid(
+                "cluster.labels",
+                "labels must not be empty strings",
+            ));
+        }
         if let Some(ca) = &self.tls_ca_file {
             if !ca.is_file() {
                 return Err(invalid(
@@ -727,6 +767,19 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// The URL peers reach this node at, given the port actually bound: `cluster.advertise_url`,
+    /// else `http://{listen ip}:{port}` unless `listen` is a wildcard address.
+    pub fn advertise_url(&self, port: u16) -> Option<String> {
+        if let Some(url) = &self.cluster.advertise_url {
+            return Some(url.trim_end_matches('/').to_string());
+        }
+        let addr = self.listen_addr().ok()?;
+        (!addr.ip().is_unspecified()).then(|| match addr.ip() {
+            std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{port}"),
+            ip => format!("http://{ip}:{port}"),
+        })
     }
 
     /// The listen address.

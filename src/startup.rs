@@ -6,6 +6,7 @@
 use actix::prelude::*;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use mcp_hub_actors::cluster::{Cluster, NodeInfo};
 use mcp_hub_actors::directory::ServerDirectory;
 use mcp_hub_actors::registry::{FileStore, RedisStore, RegistryActor, RegistryError};
 use mcp_hub_actors::server::children::ChildLedger;
@@ -64,6 +65,17 @@ impl Application {
                     message: e.reason,
                 })
             })?;
+        // Bind first: the port is known (port 0 works) before anything advertises it.
+        let addr = settings.listen_addr()?;
+        let listener = TcpListener::bind(addr).map_err(|e| {
+            StartupError::Io(format!(
+                "cannot listen on {addr}: {e} (change listen / MCP_HUB_LISTEN)"
+            ))
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Io(e.to_string()))?
+            .port();
         let mut redis_conn = None;
         let registry = match open_store(&settings).await? {
             AnyStore::File(store) => RegistryActor::load(store, settings.servers.clone()).await?,
@@ -75,6 +87,28 @@ impl Application {
         .start();
         let servers = ServerDirectory::new();
         let t = &settings.timeouts;
+        // With Redis, this node's place in the cluster: the NodeActor publishes the live
+        // nodes, forwarding ServerActors read them.
+        let node_id = settings.node_id.clone().unwrap_or_else(default_node_id);
+        let me = NodeInfo {
+            id: node_id.clone(),
+            url: settings.advertise_url(port),
+            labels: settings.cluster.labels.clone(),
+            status: "ready".into(),
+        };
+        let (peers_tx, peers_rx) = tokio::sync::watch::channel(Arc::new(Vec::new()));
+        let cluster = redis_conn.as_ref().map(|_| Cluster {
+            me: me.clone(),
+            token: settings.cluster.token.clone(),
+            nodes: peers_rx,
+        });
+        if redis_conn.is_some() && me.url.is_none() {
+            tracing::warn!(
+                event = "cluster.no_advertise_url",
+                listen = %settings.listen,
+                "listening on a wildcard address without cluster.advertise_url: other instances cannot forward calls of placed servers to this one"
+            );
+        }
         // Children a crashed earlier run of this node left alive go before new ones start.
         let children = Arc::new(ChildLedger::new(&settings.state_dir));
         children
@@ -95,6 +129,7 @@ impl Application {
             worker_slots: (settings.supervision.worker_max > 0)
                 .then(|| Arc::new(tokio::sync::Semaphore::new(settings.supervision.worker_max))),
             children,
+            cluster,
         });
         let supervisor = Supervisor::new(registry.clone(), servers.clone(), env).start();
         let sessions = SessionDirectory::new(
@@ -137,12 +172,13 @@ impl Application {
         let nodes = match (redis_conn, &redis_up) {
             (Some(conn), Some(up)) => Some(
                 mcp_hub_actors::nodes::NodeActor::new(
-                    settings.node_id.clone().unwrap_or_else(default_node_id),
+                    me,
                     settings.redis_prefix.clone(),
                     conn,
                     servers.clone(),
                     settings.limits.max_in_flight,
                     up.clone(),
+                    peers_tx,
                 )
                 .start(),
             ),
@@ -153,23 +189,13 @@ impl Application {
             registry,
             servers,
             sessions,
-            auth: crate::auth::Auth::new(&settings.auth),
+            auth: crate::auth::Auth::new(&settings.auth, settings.cluster.token.as_deref()),
             limiter,
             metrics: crate::metrics::install(),
             nodes,
             redis_up,
             modern: crate::routes::mcp::modern::ModernState::new(&settings.modern),
         });
-        let addr = settings.listen_addr()?;
-        let listener = TcpListener::bind(addr).map_err(|e| {
-            StartupError::Io(format!(
-                "cannot listen on {addr}: {e} (change listen / MCP_HUB_LISTEN)"
-            ))
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| StartupError::Io(e.to_string()))?
-            .port();
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()

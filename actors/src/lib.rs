@@ -18,9 +18,11 @@
 //! - [`session`]: one client session: streams, calls in flight, server-to-client requests.
 //! - [`router`]: pure mapping of requests to servers (namespacing, cursors, id rewriting).
 //! - [`directory`]: the running servers, readable without an actor hop.
+//! - [`cluster`]: live hub instances and where a placed server runs.
 //! - [`protocol`]: JSON-RPC envelope, versions, error codes.
 //! - [`validation`]: tool arguments checked against compiled `inputSchema`s at the hub.
 
+pub mod cluster;
 pub mod context;
 pub mod directory;
 pub mod error;

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cluster::NodeInfo;
 use crate::directory::ServerDirectory;
 
 fn now_ms() -> u64 {
@@ -35,6 +36,11 @@ pub const NODE_TTL_SECS: u64 = 15;
 /// Publishes this node's heartbeat; see the module docs.
 pub struct NodeActor {
     id: String,
+    /// Where peers reach this node, and its labels (for placement).
+    url: Option<String>,
+    labels: Vec<String>,
+    /// The live nodes, read back after each heartbeat, for forwarding ServerActors.
+    peers: tokio::sync::watch::Sender<Arc<Vec<NodeInfo>>>,
     prefix: String,
     conn: redis::aio::ConnectionManager,
     servers: ServerDirectory,
@@ -45,17 +51,21 @@ pub struct NodeActor {
 }
 
 impl NodeActor {
-    /// A node record for `id`, written through `conn`.
+    /// A node record for `me`, written through `conn`; the live nodes go to `peers`.
     pub fn new(
-        id: String,
+        me: NodeInfo,
         prefix: String,
         conn: redis::aio::ConnectionManager,
         servers: ServerDirectory,
         max_load: usize,
         redis_up: Arc<AtomicBool>,
+        peers: tokio::sync::watch::Sender<Arc<Vec<NodeInfo>>>,
     ) -> Self {
         Self {
-            id,
+            id: me.id,
+            url: me.url,
+            labels: me.labels,
+            peers,
             prefix,
             conn,
             servers,
@@ -75,6 +85,8 @@ impl NodeActor {
             .sum();
         json!({
             "id": self.id,
+            "url": self.url,
+            "labels": self.labels,
             "status": self.status,
             "load": load,
             "max_load": self.max_load,
@@ -118,6 +130,7 @@ impl NodeActor {
         let (id, record) = (self.id.clone(), self.record().to_string());
         let runtimes = self.server_runtimes();
         let up = self.redis_up.clone();
+        let (peers, prefix) = (self.peers.clone(), self.prefix.clone());
         ctx.spawn(
             async move {
                 let res: redis::RedisResult<()> = async {
@@ -130,6 +143,18 @@ impl NodeActor {
                         pipe.hset(key, &id, record).ignore();
                     }
                     let _: () = pipe.query_async(&mut conn).await?;
+                    let live = live_nodes(&mut conn, &prefix).await?;
+                    let live: Vec<NodeInfo> = live
+                        .into_iter()
+                        .filter_map(|v| serde_json::from_value(v).ok())
+                        .collect();
+                    peers.send_if_modified(|current| {
+                        let changed = **current != live;
+                        if changed {
+                            *current = Arc::new(live);
+                        }
+                        changed
+                    });
                     Ok(())
                 }
                 .await;
@@ -154,6 +179,36 @@ impl Actor for NodeActor {
     }
 }
 
+/// Every live node's record, by id; ids whose record expired are removed from the set.
+async fn live_nodes(
+    conn: &mut redis::aio::ConnectionManager,
+    prefix: &str,
+) -> redis::RedisResult<Vec<Value>> {
+    let set = format!("{prefix}nodes");
+    let ids: Vec<String> = conn.smembers(&set).await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One round trip; a pipeline of GETs (MGET of one key turns into a GET in the client).
+    let mut pipe = redis::pipe();
+    for id in &ids {
+        pipe.get(format!("{prefix}node:{id}"));
+    }
+    let raws: Vec<Option<String>> = pipe.query_async(conn).await?;
+    let mut nodes = Vec::new();
+    for (id, raw) in ids.iter().zip(raws) {
+        match raw.and_then(|r| serde_json::from_str::<Value>(&r).ok()) {
+            Some(v) => nodes.push(v),
+            // Expired: the node stopped heartbeating. Tidy the set.
+            None => {
+                let _: redis::RedisResult<()> = conn.srem(&set, id).await;
+            }
+        }
+    }
+    nodes.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    Ok(nodes)
+}
+
 /// Every live node's record. Sent by the admin API (`GET /api/nodes`).
 #[derive(Message)]
 #[rtype(result = "Result<Vec<Value>, String>")]
@@ -166,24 +221,9 @@ impl Handler<ListNodes> for NodeActor {
         let mut conn = self.conn.clone();
         let prefix = self.prefix.clone();
         Box::pin(async move {
-            let set = format!("{prefix}nodes");
-            let ids: Vec<String> = conn.smembers(&set).await.map_err(|e| e.to_string())?;
-            let mut nodes = Vec::new();
-            for id in ids {
-                let raw: Option<String> = conn
-                    .get(format!("{prefix}node:{id}"))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match raw.and_then(|r| serde_json::from_str::<Value>(&r).ok()) {
-                    Some(v) => nodes.push(v),
-                    // Expired: the node stopped heartbeating. Tidy the set.
-                    None => {
-                        let _: redis::RedisResult<()> = conn.srem(&set, &id).await;
-                    }
-                }
-            }
-            nodes.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-            Ok(nodes)
+            live_nodes(&mut conn, &prefix)
+                .await
+                .map_err(|e| e.to_string())
         })
     }
 }

@@ -624,3 +624,131 @@ async fn tools_and_runtime_state_are_shared_through_redis() {
     })
     .await;
 }
+
+async fn node_hub(redis: &RedisServer, prefix: &str, node: &str) -> TestApp {
+    let (url, prefix, node) = (redis.url(), prefix.to_string(), node.to_string());
+    spawn_app_with(move |s| {
+        s.redis_url = Some(url);
+        s.redis_prefix = prefix;
+        s.reconcile_secs = 1;
+        s.servers = vec![];
+        s.node_id = Some(node);
+        s.cluster.token = Some("cluster-secret-0123456789".into());
+        s.supervision.backoff_base_ms = 50;
+    })
+    .await
+}
+
+async fn echo_through(app: &TestApp, text: &str) -> Result<String, Value> {
+    let mut client = McpClient::connect(app.url("/mcp")).await;
+    let r = client
+        .request(
+            "tools/call",
+            json!({ "name": "placed__echo", "arguments": { "text": text } }),
+        )
+        .await;
+    match r.response.get("result") {
+        Some(result) => Ok(text_of(result)),
+        None => Err(r.response),
+    }
+}
+
+#[actix_web::test]
+async fn a_placed_server_runs_only_on_its_nodes_and_calls_fail_over() {
+    let redis = RedisServer::start();
+    let p = prefix();
+    let a = node_hub(&redis, &p, "A").await;
+    let b = node_hub(&redis, &p, "B").await;
+    let c = node_hub(&redis, &p, "C").await;
+    // Placed on A, with C as the second choice.
+    let resp = http_client()
+        .post(b.url("/api/servers/placed"))
+        .send_json(&json!({
+            "transport": "stdio", "command": "@self", "args": ["demo-server"],
+            "placement": { "nodes": ["A", "C"] }
+        }))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    a.wait_ready("placed", Duration::from_secs(10)).await;
+    c.wait_ready("placed", Duration::from_secs(10)).await;
+    assert!(a.pid("placed").is_some() && c.pid("placed").is_some());
+
+    // B runs no child: it forwards to A, and its /mcp lists the tool like any other.
+    b.wait_ready("placed", Duration::from_secs(10)).await;
+    assert_eq!(b.pid("placed"), None, "B must not run the child");
+    let forwarded_to = |app: &TestApp| {
+        app.state
+            .servers
+            .get("placed")
+            .and_then(|h| h.runtime.borrow().forwarded_to.clone())
+    };
+    assert_eq!(forwarded_to(&b), Some("A".into()));
+    assert_eq!(forwarded_to(&a), None);
+    let mut client = McpClient::connect(b.url("/mcp")).await;
+    let list = client.request("tools/list", json!({})).await;
+    let names: Vec<&str> = list.response["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"placed__echo"), "{names:?}");
+    assert_eq!(echo_through(&b, "via A").await.unwrap(), "via A");
+    // A dies (its HTTP server and workers stop; its node record lingers up to 15 s).
+    a.stop().await;
+    let started = Instant::now();
+    loop {
+        match echo_through(&b, "after A").await {
+            Ok(text) => {
+                assert_eq!(text, "after A");
+                break;
+            }
+            Err(e) => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "calls did not move to C: {e}"
+                );
+                actix_rt::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert_eq!(forwarded_to(&b), Some("C".into()));
+
+    // A server placed on a node that does not exist fails fast, naming its placement.
+    let resp = http_client()
+        .post(b.url("/api/servers/nowhere"))
+        .send_json(&json!({
+            "transport": "stdio", "command": "@self", "args": ["demo-server"],
+            "placement": { "nodes": ["Z"], "labels": ["gpu"] }
+        }))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(c.pid("nowhere"), None);
+    let start = Instant::now();
+    let view = loop {
+        let v: Value = http_client()
+            .get(b.url("/api/servers/nowhere"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["runtime"]["last_error"]["reason"].is_string() {
+            break v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{v}");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reason = view["runtime"]["last_error"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("placed on other nodes (nodes Z; labels gpu)"),
+        "{view}"
+    );
+    assert_ne!(
+        view["runtime"]["status"], "failed",
+        "a forwarder keeps looking: {view}"
+    );
+}

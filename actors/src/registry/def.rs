@@ -90,6 +90,43 @@ pub struct ServerDef {
     /// waits until no other call to any of them is in flight. Other tools are unaffected.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclusive_tools: Vec<String>,
+    /// Where the server runs when several instances share Redis: only on the nodes named in
+    /// `placement.nodes` or carrying one of `placement.labels` (for stdio servers that need a
+    /// machine's local resources). Other instances forward its calls to a live eligible node.
+    /// Empty (the default): every instance runs it.
+    #[serde(default, skip_serializing_if = "Placement::is_empty")]
+    pub placement: Placement,
+}
+
+/// Which nodes may run a server; see [`ServerDef::placement`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// Node ids, in order of preference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
+    /// Node labels (`cluster.labels` of an instance); any one of them admits a node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+}
+
+impl Placement {
+    /// No constraint: every node runs the server.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.labels.is_empty()
+    }
+
+    /// For messages: `nodes a, b; labels gpu`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.nodes.is_empty() {
+            parts.push(format!("nodes {}", self.nodes.join(", ")));
+        }
+        if !self.labels.is_empty() {
+            parts.push(format!("labels {}", self.labels.join(", ")));
+        }
+        parts.join("; ")
+    }
 }
 
 fn enabled_default() -> bool {
@@ -284,6 +321,17 @@ impl ServerDef {
                 return Err(DefError::new(
                     &format!("headers.{name}"),
                     "value must be visible ASCII",
+                ));
+            }
+        }
+        for (field, names) in [
+            ("placement.nodes", &self.placement.nodes),
+            ("placement.labels", &self.placement.labels),
+        ] {
+            if names.iter().any(|n| n.trim().is_empty() || n.len() > 128) {
+                return Err(DefError::new(
+                    field,
+                    "each entry must be a node id (or label) of 1 to 128 characters",
                 ));
             }
         }

@@ -13,7 +13,9 @@ mod messages;
 mod redis_store;
 
 pub use actor::RegistryActor;
-pub use def::{DefError, RestBody, RestMethod, RestResponse, RestTool, ServerDef, TransportKind};
+pub use def::{
+    DefError, Placement, RestBody, RestMethod, RestResponse, RestTool, ServerDef, TransportKind,
+};
 pub use file_store::FileStore;
 pub use messages::{Delete, Get, List, RegistryChanged, Subscribe, ToolsLoaded, Upsert};
 pub use redis_store::RedisStore;

@@ -31,12 +31,17 @@ use super::transport::{
     http::HttpConn, rest::RestConn, sse::SseConn, stdio::StdioConn, Conn, ConnEvent, OpenArgs,
     OutCall,
 };
+use crate::cluster::Cluster;
 use crate::directory::HubEvent;
 use crate::error::HubError;
 use crate::registry::{ServerDef, TransportKind};
 
 /// Calls that may wait for a slot or for readiness before callers get "Server busy".
 const QUEUE_CAP: usize = 1024;
+/// How long a peer whose connection failed is avoided by a forwarding ServerActor.
+const PEER_FAILURE_MEMORY: Duration = Duration::from_secs(crate::nodes::NODE_TTL_SECS);
+/// Longest pause between a forwarder's attempts to reach a peer.
+const PEER_RETRY_MAX: Duration = Duration::from_secs(2);
 /// Time allowed for a handshake plus the initial list loads.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -61,12 +66,22 @@ pub struct ServerEnv {
     pub worker_slots: Option<Arc<tokio::sync::Semaphore>>,
     /// The children this node spawned (`{state_dir}/children.json`).
     pub children: Arc<ChildLedger>,
+    /// With Redis: this node and its live peers, so a server placed elsewhere is forwarded.
+    pub cluster: Option<Cluster>,
 }
 
 /// Owns one upstream; see the module docs.
 pub struct ServerActor {
     id: Arc<str>,
     def: Arc<ServerDef>,
+    /// The definition's placement excludes this node: calls go to a peer that runs it.
+    forwarded: bool,
+    /// The peer the current connection forwards to.
+    peer: Option<String>,
+    /// Peers whose connection failed recently (avoided when picking the next one).
+    peer_failures: Vec<(String, Instant)>,
+    /// No live node may run this forwarded server right now: calls fail fast.
+    no_peer: Option<String>,
     env: Arc<ServerEnv>,
     conn: Option<Conn>,
     generation: u64,
@@ -115,9 +130,14 @@ impl ServerActor {
     ) {
         let (catalog_tx, catalog_rx) = watch::channel(Arc::new(Catalog::default()));
         let (runtime_tx, runtime_rx) = watch::channel(RuntimeStatus::starting());
+        let forwarded = env.cluster.as_ref().is_some_and(|c| !c.runs_locally(&def));
         let actor = Self {
             id: Arc::from(def.id.as_str()),
             def: Arc::new(def),
+            forwarded,
+            peer: None,
+            peer_failures: Vec::new(),
+            no_peer: None,
             conn: None,
             generation: 0,
             failed_generation: None,
@@ -172,6 +192,7 @@ impl ServerActor {
                 .as_ref()
                 .and_then(Conn::upstream_session)
                 .is_some(),
+            forwarded_to: self.peer.clone(),
             tool_count: catalog.tools.len(),
             breaker: self.breaker.label(),
             latency_p50_ms,
@@ -220,7 +241,46 @@ impl ServerActor {
             events: ctx.address().recipient(),
             reply_to: ctx.address().recipient(),
         };
-        let opened = match self.def.transport {
+        let opened = if let Some(cluster) = self.env.cluster.as_ref().filter(|_| self.forwarded) {
+            let avoid: Vec<String> = self.peer_failures.iter().map(|(n, _)| n.clone()).collect();
+            let Some(peer) = cluster.pick(&self.def, &avoid) else {
+                let reason = format!(
+                    "placed on other nodes ({}) and none of them is alive and reachable",
+                    self.def.placement.describe()
+                );
+                // Waiting callers would only wait for a node that may never come.
+                let err = HubError::ServerUnavailable {
+                    server: self.id.to_string(),
+                    reason: reason.clone(),
+                    retry_after_seconds: 5,
+                };
+                for w in self
+                    .waiters
+                    .drain()
+                    .into_iter()
+                    .chain(self.exclusive.drain())
+                {
+                    let _ = w.slot.send(Err(err.clone()));
+                }
+                self.no_peer = Some(reason.clone());
+                return self.on_failure(ctx, generation, reason);
+            };
+            self.no_peer = None;
+            tracing::info!(event = "server.forward", server = %self.id, node = %peer.id, "server.forward");
+            self.peer = Some(peer.id.clone());
+            HttpConn::new(&cluster.forward_def(&self.def, &peer), args).map(Conn::Http)
+        } else {
+            self.open_local(args)
+        };
+        let conn = match opened {
+            Ok(c) => c,
+            Err(e) => return self.on_failure(ctx, generation, describe(&e)),
+        };
+        self.handshake(ctx, generation, conn, permit);
+    }
+
+    fn open_local(&self, args: OpenArgs) -> Result<Conn, HubError> {
+        match self.def.transport {
             TransportKind::Stdio => StdioConn::spawn(
                 &self.def,
                 &self.env.self_exe,
@@ -234,11 +294,17 @@ impl ServerActor {
             TransportKind::Rest => {
                 RestConn::new(self.def.clone(), self.env.external_timeout_ms, args).map(Conn::Rest)
             }
-        };
-        let conn = match opened {
-            Ok(c) => c,
-            Err(e) => return self.on_failure(ctx, generation, describe(&e)),
-        };
+        }
+    }
+
+    /// Handshake and list loading for a fresh connection of generation `generation`.
+    fn handshake(
+        &mut self,
+        ctx: &mut Context<Self>,
+        generation: u64,
+        conn: Conn,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
         let server = self.id.clone();
         let handshake_conn = conn.clone();
         let work = async move {
@@ -317,6 +383,13 @@ impl ServerActor {
         if let Some(conn) = self.conn.take() {
             conn.close();
         }
+        if let Some(peer) = self.peer.take() {
+            // Try another eligible node next; this one is avoided while its record may
+            // still look alive (the node TTL).
+            self.peer_failures
+                .retain(|(n, at)| *n != peer && at.elapsed() < PEER_FAILURE_MEMORY);
+            self.peer_failures.push((peer, Instant::now()));
+        }
         let policy = &self.env.supervision;
         if self
             .ready_at
@@ -338,7 +411,8 @@ impl ServerActor {
                 retry_after_seconds: 1,
             }));
         }
-        if self.failures_in_row >= policy.crash_loop_limit {
+        // A forwarder has no worker of its own to crash-loop: it keeps looking for a peer.
+        if self.failures_in_row >= policy.crash_loop_limit && !self.forwarded {
             // A crash loop: stop trying until an operator acts (Restart).
             self.status = Status::Failed;
             self.worker_slot = None;
@@ -364,7 +438,11 @@ impl ServerActor {
         }
         self.restarts += 1;
         self.status = Status::Restarting;
-        let delay = policy.backoff(self.failures_in_row);
+        let delay = if self.forwarded {
+            policy.backoff(self.failures_in_row).min(PEER_RETRY_MAX)
+        } else {
+            policy.backoff(self.failures_in_row)
+        };
         tracing::warn!(event = "worker.restart", server = %self.id, reason = %reason, delay_ms = delay.as_millis() as u64, restarts = self.restarts, "worker.restart");
         metrics::counter!("mcp_hub_worker_restarts_total", "server" => self.id.clone(), "reason" => "failure").increment(1);
         ctx.run_later(delay, |act, ctx| act.connect(ctx));
@@ -418,6 +496,13 @@ impl ServerActor {
                 })
             }
             _ => {}
+        }
+        if let (None, Some(reason)) = (&self.conn, &self.no_peer) {
+            return Permit::Refused(HubError::ServerUnavailable {
+                server: self.id.to_string(),
+                reason: reason.clone(),
+                retry_after_seconds: 5,
+            });
         }
         if let Some(conn) = &self.conn {
             if self.in_flight < self.def.max_concurrency() && self.waiters.is_empty() {
@@ -685,10 +770,20 @@ impl Handler<Forward> for ServerActor {
             };
             (res, true)
         };
-        Box::pin(work.into_actor(self).map(move |(res, granted), act, _| {
+        Box::pin(work.into_actor(self).map(move |(res, granted), act, ctx| {
             if granted {
                 act.release();
                 act.record_latency(started.elapsed());
+            }
+            // A forwarder whose peer stopped answering moves to another eligible node now,
+            // instead of waiting for the peer's node record to expire.
+            if let (true, Some(_), Err(HubError::ServerUnavailable { reason, .. })) =
+                (act.forwarded, &act.conn, &res)
+            {
+                if reason.starts_with("upstream unreachable") {
+                    let generation = act.generation;
+                    act.on_failure(ctx, generation, format!("peer node: {reason}"));
+                }
             }
             if exclusive {
                 act.leave_exclusive(id);

@@ -50,6 +50,9 @@ pub struct RuntimeStatus {
     pub protocol_version: Option<String>,
     /// Whether an upstream MCP session id is held (the id itself is a credential).
     pub upstream_session: bool,
+    /// A server placed on other nodes: the node this one forwards its calls to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarded_to: Option<String>,
     /// Tools offered.
     pub tool_count: usize,
     /// Circuit breaker: "closed", "open" or "half_open".
@@ -84,6 +87,7 @@ impl RuntimeStatus {
             queue_depth: 0,
             protocol_version: None,
             upstream_session: false,
+            forwarded_to: None,
             tool_count: 0,
             breaker: "closed",
             latency_p50_ms: None,

@@ -15,7 +15,13 @@ use crate::server::messages::TestFault;
 impl ServerActor {
     /// Whether this server's worker counts against the node's worker cap.
     fn capped(&self) -> bool {
-        self.def.transport == TransportKind::Stdio && self.env.worker_slots.is_some()
+        self.runs_child() && self.env.worker_slots.is_some()
+    }
+
+    /// Whether this node runs the server as a child process of its own (a stdio server that
+    /// is not forwarded to a peer).
+    pub(super) fn runs_child(&self) -> bool {
+        self.def.transport == TransportKind::Stdio && !self.forwarded
     }
 
     /// The error calls get while the server waits for a worker slot.
@@ -82,7 +88,7 @@ impl ServerActor {
     /// Stops the stdio worker if it had no call for the idle TTL.
     fn stop_if_idle(&mut self) {
         let ttl = self.env.supervision.worker_idle_ttl;
-        if self.def.transport != TransportKind::Stdio
+        if !self.runs_child()
             || self.status != Status::Ready
             || self.in_flight > 0
             || !self.waiters.is_empty()
@@ -107,7 +113,7 @@ impl ServerActor {
     /// Timers of this module, set when the actor starts.
     pub(super) fn start_worker_timers(&mut self, ctx: &mut Context<Self>) {
         let ttl = self.env.supervision.worker_idle_ttl;
-        if !ttl.is_zero() && self.def.transport == TransportKind::Stdio {
+        if !ttl.is_zero() && self.runs_child() {
             let every = (ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
             ctx.run_interval(every, |act, _| act.stop_if_idle());
         }
