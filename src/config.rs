@@ -119,6 +119,9 @@ pub struct SessionSettings {
     pub log_max_age_secs: u64,
     /// Live sessions one user may hold.
     pub max_sessions_per_user: usize,
+    /// With Redis: mirror sessions (record, request-stream events, unfinished calls) so
+    /// every instance serves every session and a resume survives an instance's death.
+    pub shared: bool,
 }
 
 /// Rate limits (token buckets; 0 = unlimited) and caps on load.
@@ -407,6 +410,7 @@ impl Default for SessionSettings {
             log_max_bytes: 8 * 1024 * 1024,
             log_max_age_secs: 600,
             max_sessions_per_user: 1000,
+            shared: true,
         }
     }
 }

@@ -11,6 +11,7 @@ use mcp_hub_actors::directory::ServerDirectory;
 use mcp_hub_actors::registry::{FileStore, RedisStore, RegistryActor, RegistryError};
 use mcp_hub_actors::server::children::ChildLedger;
 use mcp_hub_actors::server::ServerEnv;
+use mcp_hub_actors::session::SharedSessions;
 use mcp_hub_actors::session::{Close, LogLimits, SessionConfig, SessionDirectory};
 use mcp_hub_actors::supervisor::{StopAll, Supervisor};
 use mcp_hub_actors::tasks::{TaskConfig, TaskStore};
@@ -160,6 +161,16 @@ impl Application {
             })
             .start(),
         );
+        let sessions = match &redis_conn {
+            Some(conn) if settings.sessions.shared => sessions.with_shared(SharedSessions::new(
+                conn.clone(),
+                &settings.redis_prefix,
+                &node_id,
+                Duration::from_secs(settings.sessions.idle_ttl_secs),
+                settings.sessions.log_max_events,
+            )),
+            _ => sessions,
+        };
         sessions.spawn_notifier();
         let mut limiter =
             mcp_hub_actors::ratelimit::RateLimiter::new(settings.limits.rate_limits());

@@ -752,3 +752,153 @@ async fn a_placed_server_runs_only_on_its_nodes_and_calls_fail_over() {
         "a forwarder keeps looking: {view}"
     );
 }
+
+/// A free loopback port (bound, then released for a child process to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[actix_web::test]
+async fn sessions_are_served_by_every_instance_and_a_call_outlives_its_instance() {
+    let redis = RedisServer::start();
+    let p = prefix();
+    let b = hub(&redis, &p).await;
+    let c = hub(&redis, &p).await;
+    // A is a real process, so it can be SIGKILLed.
+    let a_port = free_port();
+    let mut a = Command::new(hub_bin())
+        .env("MCP_HUB_LISTEN", format!("127.0.0.1:{a_port}"))
+        .env("MCP_HUB_STATE_DIR", tempfile::tempdir().unwrap().keep())
+        .env("REDIS_URL", redis.url())
+        .env("MCP_HUB_REDIS_PREFIX", &p)
+        .env("MCP_HUB_NODE_ID", "node-a")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let a_url = |path: &str| format!("http://127.0.0.1:{a_port}{path}");
+    let resp = http_client()
+        .post(b.url("/api/servers/shared"))
+        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    // A session initialized on A...
+    let mut client = loop {
+        if let Ok(r) = http_client().get(a_url("/readyz")).send().await {
+            if r.status().is_success() {
+                break McpClient::connect(a_url("/mcp")).await;
+            }
+        }
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    let sid = client.session.clone().expect("a session id");
+    let echo = |text: &str| json!({ "name": "shared__echo", "arguments": { "text": text } });
+    wait_until_async("A runs the shared server", Duration::from_secs(15), || {
+        let mut probe = McpClient::new(a_url("/mcp"));
+        probe.session = Some(sid.clone());
+        async move {
+            probe.request("tools/call", echo("probe")).await.response["result"].is_object()
+        }
+    })
+    .await;
+    // ...serves POSTs sent to B and C (each adopts it from its Redis record).
+    for app in [&b, &c] {
+        client.url = app.url("/mcp");
+        wait_until_async(
+            "the instance runs the shared server",
+            Duration::from_secs(15),
+            || {
+                let mut probe = McpClient::new(app.url("/mcp"));
+                probe.session = Some(sid.clone());
+                async move {
+                    probe.request("tools/call", echo("probe")).await.response["result"].is_object()
+                }
+            },
+        )
+        .await;
+        let r = client.request("tools/call", echo("anywhere")).await;
+        assert_eq!(
+            text_of(&r.response["result"]),
+            "anywhere",
+            "{:?}",
+            r.response
+        );
+    }
+    // Another user presenting the id is refused there too.
+    let stranger = http_client()
+        .post(c.url("/mcp"))
+        .insert_header(("Mcp-Session-Id", sid.as_str()))
+        .insert_header(("Authorization", "Bearer nobody"))
+        .insert_header(("Accept", "application/json, text/event-stream"))
+        .send_json(&json!({ "jsonrpc": "2.0", "id": 9, "method": "ping" }))
+        .await
+        .unwrap();
+    assert!(stranger.status().is_client_error(), "{}", stranger.status());
+
+    // A call running on B whose stream broke resumes on C, which follows B's log.
+    client.url = b.url("/mcp");
+    let mut stream = client
+        .post_sse(
+            json!("on-b"),
+            "tools/call",
+            json!({ "name": "shared__sleep", "arguments": { "ms": 1500 } }),
+        )
+        .await;
+    let primed = stream.next().await.expect("priming event").id;
+    drop(stream);
+    client.url = c.url("/mcp");
+    let mut resumed = client.get_sse(Some(&primed)).await;
+    assert_eq!(resumed.status, 200);
+    let (_, answer) = resumed.until_response().await;
+    assert_eq!(answer.json()["id"], "on-b");
+    assert!(answer.json()["result"].is_object(), "{:?}", answer.json());
+    assert!(
+        resumed
+            .next_within(Duration::from_millis(500))
+            .await
+            .is_none(),
+        "exactly one answer"
+    );
+
+    // A call running on A when A is SIGKILLed: resumed on B, which reruns it once A's
+    // heartbeat expires, and the client gets its result.
+    client.url = a_url("/mcp");
+    let mut stream = client
+        .post_sse(
+            json!("on-a"),
+            "tools/call",
+            json!({ "name": "shared__sleep", "arguments": { "ms": 2000 } }),
+        )
+        .await;
+    let primed = stream.next().await.expect("priming event").id;
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    let _ = a.kill();
+    let _ = a.wait();
+    drop(stream);
+    let killed_at = Instant::now();
+    client.url = b.url("/mcp");
+    let mut resumed = client.get_sse(Some(&primed)).await;
+    assert_eq!(resumed.status, 200);
+    let mut answers = Vec::new();
+    while let Some(ev) = resumed.next_within(Duration::from_secs(25)).await {
+        let v = ev.json();
+        if v.get("id").is_some() && (v.get("result").is_some() || v.get("error").is_some()) {
+            answers.push(v);
+        }
+    }
+    assert_eq!(answers.len(), 1, "exactly one answer: {answers:?}");
+    assert_eq!(answers[0]["id"], "on-a");
+    assert!(answers[0]["result"].is_object(), "{:?}", answers[0]);
+    let recovered = killed_at.elapsed();
+    assert!(
+        recovered < Duration::from_secs(22),
+        "recovered in {recovered:?}"
+    );
+    eprintln!("a call whose instance was SIGKILLed was answered {recovered:?} later");
+}

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use super::directory::SessionDirectory;
 use super::event_log::{EventLog, LogLimits, ResumeError, StreamKind};
 use super::messages::*;
+use super::shared::{PendingCall, SessionRecord, SharedEvent, SharedSessions, SharedStream};
 use crate::directory::ServerDirectory;
 use crate::error::HubError;
 use crate::protocol::jsonrpc::{error_bytes, notification_bytes, request_bytes, response_bytes};
@@ -105,6 +106,9 @@ pub struct SessionActor {
     next_server_request: u64,
     last_activity: Instant,
     close_reason: &'static str,
+    /// The Redis mirror, when sessions are shared by several instances.
+    pub(super) shared: Option<SharedSessions>,
+    last_touch: Instant,
 }
 
 impl SessionActor {
@@ -117,8 +121,14 @@ impl SessionActor {
         sessions: SessionDirectory,
         config: Arc<SessionConfig>,
     ) -> Self {
+        let shared = sessions.shared().cloned();
+        let mut log = EventLog::new(id.clone(), config.log.clone());
+        if shared.is_some() {
+            // Another instance may serve this session too: draw a stream range of our own.
+            log.set_stream_base(((uuid::Uuid::new_v4().as_u128() as u64) & 0xffff_ffff) << 16);
+        }
         Self {
-            log: EventLog::new(id.clone(), config.log.clone()),
+            log,
             id,
             user,
             scope,
@@ -135,6 +145,51 @@ impl SessionActor {
             next_server_request: 1,
             last_activity: Instant::now(),
             close_reason: "shutdown",
+            shared,
+            last_touch: Instant::now(),
+        }
+    }
+
+    /// Takes the state of a session another instance created (adoption).
+    pub(super) fn restore(&mut self, record: &SessionRecord) {
+        self.version = crate::protocol::version::negotiate(Some(&record.version));
+        self.client_caps = record.caps.clone();
+        self.initialized = true;
+    }
+
+    /// Appends to a stream's log, mirroring request streams to Redis when shared.
+    fn append(&mut self, stream: u64, json: String, is_response: bool, is_error: bool) -> bool {
+        let mirror = self
+            .shared
+            .as_ref()
+            .filter(|_| self.log.kind_of(stream) == Some(StreamKind::Request))
+            .map(|_| json.clone());
+        let Some(seq) = self.log.append_seq(stream, json, is_response, is_error) else {
+            return false;
+        };
+        if let (Some(shared), Some(json)) = (&self.shared, mirror) {
+            shared.event(
+                &self.id,
+                stream,
+                SharedEvent {
+                    seq,
+                    json,
+                    is_response,
+                    is_error,
+                },
+            );
+        }
+        true
+    }
+
+    /// Renews the session's Redis keys now and then while it is used.
+    fn touch(&mut self) {
+        self.last_activity = Instant::now();
+        if let Some(shared) = &self.shared {
+            if self.last_touch.elapsed() >= (self.config.idle_ttl / 4).max(Duration::from_secs(1)) {
+                self.last_touch = Instant::now();
+                shared.touch(&self.id);
+            }
         }
     }
 
@@ -149,7 +204,7 @@ impl SessionActor {
 
     /// Sends one message on a stream (logged for resumption unless the stream is plain JSON).
     pub(super) fn send(&mut self, stream: u64, json: String, is_response: bool) -> bool {
-        self.log.append(stream, json, is_response, false)
+        self.append(stream, json, is_response, false)
     }
 
     /// The stream for messages related to a call: its own when SSE, else the GET stream.
@@ -223,7 +278,7 @@ impl SessionActor {
                 error_bytes(Some(id), &e.to_rpc())
             }
         };
-        self.log.append(stream, json, true, is_error);
+        self.append(stream, json, true, is_error);
     }
 
     fn cancel_call(&mut self, ctx: &mut Context<Self>, id: &Id, reason: &str) {
@@ -296,6 +351,9 @@ impl Actor for SessionActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.sessions.remove(&self.id);
+        if let (Some(shared), "delete") = (&self.shared, self.close_reason) {
+            shared.delete(&self.id);
+        }
         tracing::info!(
             event = "session.closed", session = %self.id, reason = self.close_reason,
             lost_results = self.log.lost_results(), "session.closed"
@@ -308,7 +366,7 @@ impl Handler<HandleRequest> for SessionActor {
     type Result = Result<Option<Opened>, HubError>;
 
     fn handle(&mut self, msg: HandleRequest, ctx: &mut Self::Context) -> Self::Result {
-        self.last_activity = Instant::now();
+        self.touch();
         if self.calls.contains_key(&msg.id) {
             return Err(HubError::InvalidParams {
                 message: format!("Request id {} is already in use", msg.id),
@@ -334,6 +392,19 @@ impl Handler<HandleRequest> for SessionActor {
                 }
             },
         };
+        if let (Some(shared), ReplyMode::Sse) = (&self.shared, msg.mode) {
+            // Another instance can finish this call if this one dies before answering.
+            shared.pending(
+                &self.id,
+                stream,
+                &PendingCall {
+                    node: shared.node().to_string(),
+                    id: msg.id.clone(),
+                    method: msg.method.clone(),
+                    params: msg.params.clone(),
+                },
+            );
+        }
         self.start_request(ctx, msg, stream);
         Ok(opened)
     }
@@ -388,10 +459,10 @@ impl Handler<HandleResponse> for SessionActor {
 }
 
 impl Handler<AttachGet> for SessionActor {
-    type Result = Result<Opened, HubError>;
+    type Result = ResponseActFuture<Self, Result<Opened, HubError>>;
 
     fn handle(&mut self, msg: AttachGet, _: &mut Self::Context) -> Self::Result {
-        self.last_activity = Instant::now();
+        self.touch();
         if let Some(last) = msg.last_event_id.as_deref() {
             match self.log.resume(last, self.config.stream_buffer) {
                 Ok(attached) => {
@@ -412,29 +483,249 @@ impl Handler<AttachGet> for SessionActor {
                             self.log.retire(old);
                         }
                     }
-                    return Ok(Opened {
+                    return Box::pin(fut::ready(Ok(Opened {
                         stream: attached.stream,
                         priming_id: None,
                         rx: attached.rx,
-                    });
+                    })));
                 }
                 Err(ResumeError::Malformed) => {
-                    return Err(HubError::invalid_params(
+                    return Box::pin(fut::ready(Err(HubError::invalid_params(
                         "Invalid Last-Event-ID",
                         "send the id of the last event received on this session, unchanged",
-                    ))
+                    ))))
                 }
                 Err(ResumeError::UnknownStream) => {
+                    if let Some(shared) = self.shared.clone() {
+                        return self.resume_shared(shared, last.to_string());
+                    }
                     tracing::warn!(event = "session.resume.unknown_stream", session = %self.id, last_event_id = last, "stream ended or was evicted; opening a fresh standalone stream");
                 }
             }
         }
+        Box::pin(fut::ready(Ok(self.fresh_standalone())))
+    }
+}
+
+impl SessionActor {
+    fn fresh_standalone(&mut self) -> Opened {
         if let Some(old) = self.standalone.take() {
             self.log.retire(old);
         }
         let opened = self.open_stream(StreamKind::Standalone, self.config.stream_buffer);
         self.standalone = Some(opened.stream);
-        Ok(opened)
+        opened
+    }
+
+    /// A resume of a stream this instance never held: another instance started it. What
+    /// Redis logged of it is replayed; an unfinished stream is then tailed until its
+    /// response, and its call is run here if the instance running it died.
+    fn resume_shared(
+        &mut self,
+        shared: SharedSessions,
+        last: String,
+    ) -> ResponseActFuture<Self, Result<Opened, HubError>> {
+        let Some((_, stream, after)) = super::event_log::parse_event_id(&last) else {
+            return Box::pin(fut::ready(Ok(self.fresh_standalone())));
+        };
+        let session = self.id.clone();
+        let reader = shared.clone();
+        Box::pin(
+            async move { reader.read_stream(&session, stream, after).await }
+                .into_actor(self)
+                .map(move |read, act, ctx| {
+                    let found = match read {
+                        Ok(found) if !found.events.is_empty() || found.pending.is_some() => found,
+                        Ok(_) => {
+                            tracing::warn!(event = "session.resume.unknown_stream", session = %act.id, last_event_id = %last, "stream ended or was evicted; opening a fresh standalone stream");
+                            return Ok(act.fresh_standalone());
+                        }
+                        Err(e) => {
+                            tracing::warn!(event = "session.resume.unknown_stream", session = %act.id, last_event_id = %last, error = %e, "Redis did not answer; opening a fresh standalone stream");
+                            return Ok(act.fresh_standalone());
+                        }
+                    };
+                    let SharedStream {
+                        events,
+                        pending,
+                        cursor,
+                    } = found;
+                    let completed = events.iter().any(|e| e.is_response);
+                    let attached = act.log.adopt(stream, events, after, act.config.stream_buffer);
+                    tracing::info!(
+                        event = "session.resumed", session = %act.id, last_event_id = %last,
+                        replayed = attached.replayed, from = "redis", "session.resumed"
+                    );
+                    if !completed {
+                        let tail = Tail {
+                            shared,
+                            session: act.id.clone(),
+                            stream,
+                            cursor,
+                            owner: pending.map(|p| p.node),
+                            addr: ctx.address(),
+                            max: act.config.log.max_age,
+                        };
+                        actix::spawn(tail.run());
+                    }
+                    Ok(Opened {
+                        stream: attached.stream,
+                        priming_id: None,
+                        rx: attached.rx,
+                    })
+                }),
+        )
+    }
+}
+
+/// Follows a stream another instance is answering: relays its events from Redis to the
+/// session actor that adopted it, and, if that instance stops heartbeating, claims the
+/// call so the adopting actor runs it.
+struct Tail {
+    shared: SharedSessions,
+    session: Arc<str>,
+    stream: u64,
+    cursor: String,
+    owner: Option<String>,
+    addr: Addr<SessionActor>,
+    max: Duration,
+}
+
+impl Tail {
+    async fn run(mut self) {
+        let started = Instant::now();
+        let mut seen = SharedStream {
+            cursor: self.cursor.clone(),
+            ..Default::default()
+        };
+        let mut last_check = Instant::now();
+        while started.elapsed() < self.max && self.addr.connected() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if self
+                .shared
+                .read_more(&self.session, self.stream, 0, &mut seen)
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            for ev in seen.events.drain(..) {
+                let done = ev.is_response;
+                self.addr.do_send(RemoteEvent {
+                    stream: self.stream,
+                    event: ev,
+                });
+                if done {
+                    return;
+                }
+            }
+            if last_check.elapsed() < Duration::from_secs(1) {
+                continue;
+            }
+            last_check = Instant::now();
+            let Some(owner) = self.owner.as_deref() else {
+                continue;
+            };
+            if owner == self.shared.node()
+                || !matches!(self.shared.node_alive(owner).await, Ok(false))
+            {
+                continue;
+            }
+            match self.shared.claim(&self.session, self.stream, owner).await {
+                Ok(true) => {
+                    // Everything the dead node logged is in; the rest comes from the rerun.
+                    let _ = self
+                        .shared
+                        .read_more(&self.session, self.stream, 0, &mut seen)
+                        .await;
+                    for ev in seen.events.drain(..) {
+                        self.addr.do_send(RemoteEvent {
+                            stream: self.stream,
+                            event: ev,
+                        });
+                    }
+                    match self
+                        .shared
+                        .read_stream(&self.session, self.stream, u64::MAX)
+                        .await
+                    {
+                        Ok(SharedStream {
+                            pending: Some(call),
+                            ..
+                        }) => self.addr.do_send(Rerun {
+                            stream: self.stream,
+                            call,
+                        }),
+                        _ => return,
+                    }
+                    return;
+                }
+                // Another instance claimed it, or the call finished meanwhile: keep following.
+                Ok(false) => {
+                    if let Ok(now) = self
+                        .shared
+                        .read_stream(&self.session, self.stream, u64::MAX)
+                        .await
+                    {
+                        self.owner = now.pending.map(|p| p.node);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// An event another instance logged on a stream this session adopted. Sent by [`Tail`].
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RemoteEvent {
+    stream: u64,
+    event: SharedEvent,
+}
+
+impl Handler<RemoteEvent> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RemoteEvent, _: &mut Self::Context) {
+        let e = msg.event;
+        self.log
+            .append_at(msg.stream, e.seq, e.json, e.is_response, e.is_error);
+    }
+}
+
+/// Run here the call of an adopted stream whose instance died. Sent by [`Tail`] after it
+/// won the claim.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Rerun {
+    stream: u64,
+    call: PendingCall,
+}
+
+impl Handler<Rerun> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Rerun, ctx: &mut Self::Context) {
+        if !self.log.contains(msg.stream) || self.calls.contains_key(&msg.call.id) {
+            return;
+        }
+        tracing::warn!(
+            event = "session.call.rerun", session = %self.id, stream = msg.stream,
+            method = %msg.call.method, "the instance running this call died; running it again here"
+        );
+        let request = HandleRequest {
+            ctx: crate::context::CallCtx {
+                request_id: Arc::from(uuid::Uuid::new_v4().to_string()),
+                session: Some(self.id.clone()),
+                user: self.user.clone(),
+            },
+            id: msg.call.id,
+            method: msg.call.method,
+            params: msg.call.params,
+            mode: ReplyMode::Sse,
+        };
+        self.start_request(ctx, request, msg.stream);
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::actor::{SessionActor, SessionConfig};
 use super::messages::CatalogChanged;
+use super::shared::{SessionRecord, SharedSessions};
 use crate::directory::{HubEvent, ServerDirectory};
 use crate::error::HubError;
 use crate::router::Scope;
@@ -38,6 +39,7 @@ pub struct SessionDirectory {
     config: Arc<SessionConfig>,
     servers: ServerDirectory,
     tasks: Addr<TaskStore>,
+    shared: Option<SharedSessions>,
 }
 
 impl SessionDirectory {
@@ -52,7 +54,19 @@ impl SessionDirectory {
             config: Arc::new(config),
             servers,
             tasks,
+            shared: None,
         }
+    }
+
+    /// Mirrors every session in Redis, so other instances can serve and resume them.
+    pub fn with_shared(mut self, shared: SharedSessions) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// The Redis mirror, when sessions are shared.
+    pub fn shared(&self) -> Option<&SharedSessions> {
+        self.shared.as_ref()
     }
 
     /// Starts a new session actor on the current arbiter. Fails past `max_sessions` in all
@@ -62,6 +76,50 @@ impl SessionDirectory {
         user: Arc<str>,
         scope: Scope,
     ) -> Result<(Arc<str>, Addr<SessionActor>), HubError> {
+        // 128 random bits from the OS CSPRNG, visible ASCII.
+        let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string());
+        let addr = self.start(id.clone(), user.clone(), scope.clone(), None)?;
+        self.sessions.insert(
+            id.clone(),
+            SessionEntry {
+                addr: addr.clone(),
+                user,
+                scope,
+            },
+        );
+        Ok((id, addr))
+    }
+
+    /// Takes in a session another instance created (its record came from Redis): a local
+    /// actor serves it from now on, already initialized.
+    pub fn adopt(&self, id: &str, record: SessionRecord) -> Result<SessionEntry, HubError> {
+        let scope = if record.scope.is_empty() {
+            Scope::All
+        } else {
+            Scope::Server(Arc::from(record.scope.as_str()))
+        };
+        let user: Arc<str> = Arc::from(record.user.as_str());
+        match self.sessions.entry(Arc::from(id)) {
+            // Another request adopted it first.
+            dashmap::Entry::Occupied(e) => Ok(e.get().clone()),
+            dashmap::Entry::Vacant(v) => {
+                let addr = self.start(Arc::from(id), user.clone(), scope.clone(), Some(record))?;
+                tracing::info!(event = "session.adopted", session = %id, "session.adopted");
+                let entry = SessionEntry { addr, user, scope };
+                v.insert(entry.clone());
+                Ok(entry)
+            }
+        }
+    }
+
+    /// Counts a session against the limits and starts its actor (the caller lists it).
+    fn start(
+        &self,
+        id: Arc<str>,
+        user: Arc<str>,
+        scope: Scope,
+        adopted: Option<SessionRecord>,
+    ) -> Result<Addr<SessionActor>, HubError> {
         if self.is_draining() {
             return Err(HubError::Draining);
         }
@@ -86,9 +144,7 @@ impl SessionDirectory {
             }
             *mine += 1;
         }
-        // 128 random bits from the OS CSPRNG, visible ASCII.
-        let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().simple().to_string());
-        let actor = SessionActor::new(
+        let mut actor = SessionActor::new(
             id.clone(),
             user.clone(),
             scope.clone(),
@@ -96,16 +152,10 @@ impl SessionDirectory {
             self.clone(),
             self.config.clone(),
         );
-        let addr = actor.start();
-        self.sessions.insert(
-            id.clone(),
-            SessionEntry {
-                addr: addr.clone(),
-                user,
-                scope,
-            },
-        );
-        Ok((id, addr))
+        if let Some(record) = adopted {
+            actor.restore(&record);
+        }
+        Ok(actor.start())
     }
 
     /// Admits one more call in flight, or refuses past `max_in_flight` (the guard releases

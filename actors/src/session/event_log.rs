@@ -144,6 +144,94 @@ impl EventLog {
         self.streams.values().any(|s| s.tx.is_some())
     }
 
+    /// Numbers new streams from `base` on (shared sessions: each instance's actor for a
+    /// session draws its own base, so stream numbers never collide across instances).
+    pub fn set_stream_base(&mut self, base: u64) {
+        self.next_stream = base.max(1);
+    }
+
+    /// What a stream is for, if it exists.
+    pub fn kind_of(&self, stream: u64) -> Option<StreamKind> {
+        self.streams.get(&stream).map(|s| s.kind)
+    }
+
+    /// Takes in a request stream another instance started (a resume that landed here):
+    /// `events` are what it carried after `after`, in order. Returns the connection, with
+    /// those events queued; live unless the response is among them.
+    pub fn adopt(
+        &mut self,
+        stream: u64,
+        events: Vec<super::shared::SharedEvent>,
+        after: u64,
+        capacity: usize,
+    ) -> Attached {
+        let (tx, rx) = mpsc::channel(events.len() + capacity.max(1));
+        let mut s = Stream {
+            kind: StreamKind::Request,
+            tx: None,
+            next_seq: after + 1,
+            events: VecDeque::new(),
+            completed: false,
+            retired: false,
+            completed_at: None,
+            drained_at: None,
+        };
+        let replayed = events.len();
+        for e in events {
+            let json: Arc<str> = Arc::from(e.json);
+            let _ = tx.try_send(Outbound {
+                event_id: format!("{}.{stream}.{}", self.session, e.seq),
+                json: json.clone(),
+                is_response: e.is_response,
+                is_error: e.is_error,
+            });
+            s.next_seq = e.seq + 1;
+            self.events += 1;
+            self.bytes += json.len();
+            if e.is_response {
+                s.completed = true;
+                s.completed_at = Some(Instant::now());
+            }
+            s.events.push_back(Logged {
+                seq: e.seq,
+                json,
+                is_response: e.is_response,
+                is_error: e.is_error,
+                at: Instant::now(),
+            });
+        }
+        if !s.completed {
+            s.tx = Some(tx);
+        }
+        self.streams.insert(stream, s);
+        self.enforce_bounds();
+        Attached {
+            stream,
+            rx,
+            replayed,
+        }
+    }
+
+    /// Appends an event another instance logged for an adopted stream, at its own position
+    /// (an event already held is skipped).
+    pub fn append_at(
+        &mut self,
+        stream: u64,
+        seq: u64,
+        json: String,
+        is_response: bool,
+        is_error: bool,
+    ) {
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        if seq < s.next_seq || s.completed {
+            return;
+        }
+        s.next_seq = seq;
+        self.append(stream, json, is_response, is_error);
+    }
+
     /// The event id of position `seq` on `stream`.
     pub fn event_id(&self, stream: u64, seq: u64) -> String {
         format!("{}.{stream}.{seq}", self.session)
@@ -195,9 +283,19 @@ impl EventLog {
     /// when a connection is attached. A response completes a request stream and closes its
     /// connection. Returns false when the stream does not exist.
     pub fn append(&mut self, stream: u64, json: String, is_response: bool, is_error: bool) -> bool {
-        let Some(s) = self.streams.get_mut(&stream) else {
-            return false;
-        };
+        self.append_seq(stream, json, is_response, is_error)
+            .is_some()
+    }
+
+    /// [`append`](Self::append), returning the event's position.
+    pub fn append_seq(
+        &mut self,
+        stream: u64,
+        json: String,
+        is_response: bool,
+        is_error: bool,
+    ) -> Option<u64> {
+        let s = self.streams.get_mut(&stream)?;
         let seq = s.next_seq;
         s.next_seq += 1;
         let json: Arc<str> = Arc::from(json);
@@ -245,7 +343,7 @@ impl EventLog {
             }
         }
         self.enforce_bounds();
-        true
+        Some(seq)
     }
 
     /// The connection of a stream read everything to its end: a completed stream's buffer

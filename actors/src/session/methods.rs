@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use super::actor::{CallState, SessionActor};
 use super::messages::HandleRequest;
+use super::shared::SessionRecord;
 use crate::directory::ServerHandle;
 use crate::error::HubError;
 use crate::protocol::jsonrpc::{empty_object, raw_from_string, to_raw};
@@ -307,7 +308,7 @@ impl SessionActor {
         self.client_caps = p.capabilities;
         let negotiated = self.version;
         tracing::info!(event = "session.opened", session = %self.id, user = %self.user, protocol_version = negotiated, "session.opened");
-        match &self.scope {
+        let answer = match &self.scope {
             Scope::All => Dispatch::Now(Ok(to_raw(&json!({
                 "protocolVersion": negotiated,
                 "capabilities": {
@@ -369,7 +370,42 @@ impl SessionActor {
                     .boxed_local(),
                 )
             }
-        }
+        };
+        let Some(shared) = self.shared.clone() else {
+            return answer;
+        };
+        // Shared sessions: the record is in Redis before the client learns the id, so its
+        // next request may land on any instance.
+        let record = SessionRecord {
+            user: self.user.to_string(),
+            scope: match &self.scope {
+                Scope::All => String::new(),
+                Scope::Server(s) => s.to_string(),
+            },
+            version: negotiated.to_string(),
+            caps: self.client_caps.clone(),
+            node: shared.node().to_string(),
+            created_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        };
+        let id = self.id.clone();
+        Dispatch::Later(
+            async move {
+                let answer = match answer {
+                    Dispatch::Now(a) => a,
+                    Dispatch::Later(f) => f.await,
+                };
+                if answer.is_ok() {
+                    if let Err(e) = shared.put_record(&id, &record).await {
+                        tracing::warn!(event = "session.shared.write_failed", session = %id, error = %e, "this session is served by this instance only");
+                    }
+                }
+                answer
+            }
+            .boxed_local(),
+        )
     }
 
     fn complete(

@@ -7,6 +7,7 @@ mod directory;
 pub mod event_log;
 mod messages;
 mod methods;
+pub mod shared;
 
 pub use actor::{SessionActor, SessionConfig};
 pub use directory::{SessionDirectory, SessionEntry};
@@ -15,3 +16,4 @@ pub use messages::{
     AttachGet, Close, HandleNotification, HandleRequest, HandleResponse, Inspect, OpenLegacy,
     Opened, Outbound, ReplyMode, SessionInfo, StreamDrained,
 };
+pub use shared::{SessionRecord, SharedSessions};

@@ -40,7 +40,7 @@ async fn delete(
         Ok(s) => s,
         Err(resp) => return resp,
     };
-    match find_session(&req, &state, &scope) {
+    match find_session(&req, &state, &scope).await {
         Ok(Some((_, entry))) => match entry.addr.send(Close { reason: "delete" }).await {
             Ok(()) => HttpResponse::Ok().finish(),
             Err(_) => session_not_found(),

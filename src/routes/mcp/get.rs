@@ -45,7 +45,7 @@ async fn get(req: HttpRequest, state: web::Data<AppState>, server: Option<String
         Ok(s) => s,
         Err(resp) => return resp,
     };
-    let (sid, entry) = match find_session(&req, &state, &scope) {
+    let (sid, entry) = match find_session(&req, &state, &scope).await {
         Ok(Some(found)) => found,
         Ok(None) => return session_required(),
         Err(resp) => return resp,

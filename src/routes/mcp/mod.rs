@@ -123,8 +123,9 @@ pub(crate) fn scope_of(server: Option<&str>, state: &AppState) -> Result<Scope, 
     }
 }
 
-/// The session named by `Mcp-Session-Id`. `Ok(None)` when the header is absent.
-pub(crate) fn find_session(
+/// The session named by `Mcp-Session-Id`. `Ok(None)` when the header is absent. With
+/// shared sessions, one this instance does not hold is looked up in Redis and adopted.
+pub(crate) async fn find_session(
     req: &HttpRequest,
     state: &AppState,
     scope: &Scope,
@@ -133,12 +134,44 @@ pub(crate) fn find_session(
         return Ok(None);
     };
     let id = raw.to_str().unwrap_or("");
-    match state.sessions.get(id) {
+    let entry = match state.sessions.get(id) {
+        Some(entry) => Some(entry),
+        None => adopt(state, id).await?,
+    };
+    match entry {
         Some(entry) if entry.user == user_of(req) && &entry.scope == scope => {
             Ok(Some((Arc::from(id), entry)))
         }
         _ => Err(session_not_found()),
     }
+}
+
+/// A session another instance created, from its Redis record.
+async fn adopt(state: &AppState, id: &str) -> Result<Option<SessionEntry>, HttpResponse> {
+    let Some(shared) = state.sessions.shared() else {
+        return Ok(None);
+    };
+    // Session ids are 32 hex digits; anything else is no session of ours.
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let record = match shared.get_record(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(event = "session.shared.read_failed", session = %id, error = %e, "session.shared.read_failed");
+            return Err(transport_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Session store unavailable",
+                "this session was created on another instance and Redis does not answer: retry shortly",
+            ));
+        }
+    };
+    state
+        .sessions
+        .adopt(id, record)
+        .map(Some)
+        .map_err(|e| crate::error::rpc_error(crate::error::status_of(&e), None, &e.to_rpc()))
 }
 
 pub(crate) fn session_not_found() -> HttpResponse {

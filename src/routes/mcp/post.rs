@@ -158,7 +158,7 @@ async fn legacy(
         return resp;
     }
     let scope_for_limits = scope.clone();
-    let found = match find_session(&req, &state, &scope) {
+    let found = match find_session(&req, &state, &scope).await {
         Ok(f) => f,
         Err(resp) => return resp,
     };
