@@ -866,8 +866,8 @@ async fn sessions_are_served_by_every_instance_and_a_call_outlives_its_instance(
         "exactly one answer"
     );
 
-    // A call running on A when A is SIGKILLed: resumed on B, which reruns it once A's
-    // heartbeat expires, and the client gets its result.
+    // A call running on A when A is SIGKILLed: resumed on B, which finds A's port refusing
+    // connections, claims the call and reruns it, and the client gets its result.
     client.url = a_url("/mcp");
     let mut stream = client
         .post_sse(

@@ -321,12 +321,38 @@ impl SharedSessions {
         Ok(added)
     }
 
-    /// Whether `node` still heartbeats.
+    /// Whether `node` is still there: its heartbeat record exists and, when it advertises
+    /// a URL, its port does not refuse connections (a killed process is known dead at once,
+    /// not only when its record expires). A port that is slow to answer counts as alive.
     pub async fn node_alive(&self, node: &str) -> Result<bool, redis::RedisError> {
-        redis::cmd("EXISTS")
+        let record: Option<String> = redis::cmd("GET")
             .arg(format!("{}node:{node}", self.prefix))
             .query_async(&mut self.conn.clone())
-            .await
+            .await?;
+        let Some(record) = record else {
+            return Ok(false);
+        };
+        let authority = serde_json::from_str::<Value>(&record)
+            .ok()
+            .and_then(|r| r.get("url").and_then(Value::as_str).map(str::to_string))
+            .and_then(|url| url.parse::<awc::http::Uri>().ok())
+            .and_then(|uri| {
+                let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+                    Some("https") => 443,
+                    _ => 80,
+                });
+                let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+                Some((host.to_string(), port))
+            });
+        let Some((host, port)) = authority else {
+            return Ok(true);
+        };
+        let probe = tokio::time::timeout(
+            Duration::from_millis(500),
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await;
+        Ok(!matches!(probe, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused))
     }
 
     /// Takes over the pending call of `stream` from `dead_node`; true when this node won.
