@@ -65,6 +65,7 @@ impl Application {
                     message: e.reason,
                 })
             })?;
+        let upstream_policy = Arc::new(settings.security.upstreams.policy()?);
         // Bind first: the port is known (port 0 works) before anything advertises it.
         let addr = settings.listen_addr()?;
         let listener = TcpListener::bind(addr).map_err(|e| {
@@ -130,6 +131,7 @@ impl Application {
                 .then(|| Arc::new(tokio::sync::Semaphore::new(settings.supervision.worker_max))),
             children,
             cluster,
+            upstream_policy: upstream_policy.clone(),
         });
         let supervisor = Supervisor::new(registry.clone(), servers.clone(), env).start();
         let sessions = SessionDirectory::new(
@@ -189,6 +191,7 @@ impl Application {
             registry,
             servers,
             sessions,
+            upstream_policy,
             auth: crate::auth::Auth::new(&settings.auth, settings.cluster.token.as_deref()),
             limiter,
             metrics: crate::metrics::install(),

@@ -81,6 +81,7 @@ impl HttpConn {
             headers.push((name, value));
         }
         let connector = awc::Connector::new()
+            .connector(crate::server::ssrf::tcp_connector(args.policy.clone()))
             .rustls_0_23(super::tls::client_config())
             .limit(def.max_concurrency().max(4))
             .timeout(Duration::from_secs(5));

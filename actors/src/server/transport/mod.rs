@@ -84,6 +84,8 @@ pub struct OpenArgs {
     pub events: Recipient<ConnEvent>,
     /// Where answers to server-to-client requests go (the ServerActor).
     pub reply_to: Recipient<ReplyToUpstream>,
+    /// Which addresses the connection may reach (checked on every name resolution).
+    pub policy: Arc<super::ssrf::UpstreamPolicy>,
 }
 
 impl Conn {

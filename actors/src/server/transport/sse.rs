@@ -31,7 +31,9 @@ impl SseConn {
     /// Starts connecting to `def.url`; calls queue until the endpoint is known.
     pub fn open(def: &ServerDef, args: OpenArgs) -> Result<Rc<SseConn>, HubError> {
         let url = def.url.clone().unwrap_or_default();
-        let connector = awc::Connector::new().rustls_0_23(super::tls::client_config());
+        let connector = awc::Connector::new()
+            .connector(crate::server::ssrf::tcp_connector(args.policy.clone()))
+            .rustls_0_23(super::tls::client_config());
         let client = awc::Client::builder()
             .connector(connector)
             .disable_timeout()
