@@ -7,6 +7,7 @@ pub mod http;
 pub mod mux;
 pub mod rest;
 pub mod sse;
+pub mod sse_limit;
 pub mod stdio;
 pub mod tls;
 

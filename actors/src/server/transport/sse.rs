@@ -166,7 +166,8 @@ async fn read_events(
         Ok(Err(e)) => return format!("GET {url}: {e}"),
         Err(_) => return format!("GET {url}: no answer in 10 s"),
     };
-    let mut events = resp.eventsource();
+    let mut events =
+        super::sse_limit::bounded(resp, super::sse_limit::MAX_EVENT_BYTES).eventsource();
     let mut endpoint_tx = Some(endpoint_tx);
     while let Some(ev) = events.next().await {
         let ev = match ev {
