@@ -52,6 +52,8 @@ pub struct Settings {
     pub supervision: SupervisionSettings,
     /// Who may call the MCP endpoints.
     pub auth: AuthSettings,
+    /// What the hub may reach on an operator's behalf (the SSRF policy for upstream URLs).
+    pub security: SecuritySettings,
     /// Rate limits and load caps (0 = unlimited).
     pub limits: LimitSettings,
     /// MCP 2026-07-28 (stateless) clients: requestState signing, cache hints.
@@ -202,6 +204,59 @@ pub struct AuthSettings {
     /// API keys: `Authorization: Bearer <key>` maps to `user`. Only the SHA-256 is stored
     /// (`mcp-hub hash-key <key>` prints it).
     pub api_keys: Vec<ApiKey>,
+}
+
+/// Security settings beyond identity.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecuritySettings {
+    /// Which addresses registered upstream URLs may point at.
+    pub upstreams: UpstreamSecuritySettings,
+}
+
+/// The SSRF policy for upstream URLs (`url`, `base_url`, `openapi`), checked at registration
+/// and on every connection (each address a host name resolves to).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamSecuritySettings {
+    /// Allow private ranges: 10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7.
+    pub allow_private: bool,
+    /// Allow link-local 169.254/16 and fe80::/10 (where cloud metadata services live).
+    pub allow_link_local: bool,
+    /// Allow loopback (127/8, ::1): on by default for local upstreams.
+    pub allow_loopback: bool,
+    /// Host names, IP addresses or CIDRs allowed whatever their class, e.g.
+    /// `["10.0.3.0/24", "mcp.internal"]`.
+    pub allow_hosts: Vec<String>,
+}
+
+impl Default for UpstreamSecuritySettings {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            allow_link_local: false,
+            allow_loopback: true,
+            allow_hosts: Vec::new(),
+        }
+    }
+}
+
+impl UpstreamSecuritySettings {
+    /// The policy the actors apply; a bad `allow_hosts` entry names its index.
+    pub fn policy(&self) -> Result<mcp_hub_actors::server::ssrf::UpstreamPolicy, ConfigError> {
+        mcp_hub_actors::server::ssrf::UpstreamPolicy::new(
+            self.allow_private,
+            self.allow_link_local,
+            self.allow_loopback,
+            &self.allow_hosts,
+        )
+        .map_err(|(i, e)| {
+            invalid(
+                &format!("security.upstreams.allow_hosts[{i}]"),
+                format!("{e} (MCP_HUB_SECURITY__UPSTREAMS__ALLOW_HOSTS, comma-separated)"),
+            )
+        })
+    }
 }
 
 /// One API key.
@@ -367,6 +422,7 @@ impl Default for Settings {
             tasks: TaskSettings::default(),
             supervision: SupervisionSettings::default(),
             auth: AuthSettings::default(),
+            security: SecuritySettings::default(),
             limits: LimitSettings::default(),
             modern: Default::default(),
             servers: Vec::new(),
@@ -737,9 +793,11 @@ impl Settings {
                 ),
             ));
         }
+        let upstreams = self.security.upstreams.policy()?;
         let mut ids = HashSet::new();
         for (i, def) in self.servers.iter().enumerate() {
             def.validate()
+                .and_then(|()| upstreams.check_def(def))
                 .map_err(|e| invalid(&format!("servers[{i}].{}", e.field), e.message))?;
             if !ids.insert(def.id.as_str()) {
                 return Err(invalid(
@@ -960,5 +1018,49 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("servers[0].command"), "{e}");
+    }
+
+    #[test]
+    fn upstream_urls_face_the_ssrf_policy() {
+        let meta = "[[servers]]\nid = \"m\"\ntransport = \"streamable_http\"\nurl = \"http://169.254.169.254/mcp\"";
+        let e = Settings::from_toml("t", meta, env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("servers[0].url")
+                && e.contains("link-local (cloud metadata)")
+                && e.contains("security.upstreams.allow_link_local"),
+            "{e}"
+        );
+        let private = "[[servers]]\nid = \"p\"\ntransport = \"streamable_http\"\nurl = \"http://10.0.0.5/mcp\"";
+        assert!(Settings::from_toml("t", private, env(&[])).is_err());
+        let s = Settings::from_toml(
+            "t",
+            private,
+            env(&[("MCP_HUB_SECURITY__UPSTREAMS__ALLOW_PRIVATE", "true")]),
+        )
+        .unwrap();
+        assert!(s.security.upstreams.allow_private && s.warnings.is_empty());
+        let s = Settings::from_toml(
+            "t",
+            private,
+            env(&[(
+                "MCP_HUB_SECURITY__UPSTREAMS__ALLOW_HOSTS",
+                "10.0.0.0/24, mcp.internal",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.security.upstreams.allow_hosts,
+            ["10.0.0.0/24", "mcp.internal"]
+        );
+        let e = Settings::from_toml(
+            "t",
+            "[security.upstreams]\nallow_hosts = [\"10.0.0.0/99\"]",
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("security.upstreams.allow_hosts[0]"), "{e}");
     }
 }

@@ -66,6 +66,7 @@ impl Application {
                     message: e.reason,
                 })
             })?;
+        let upstream_policy = Arc::new(settings.security.upstreams.policy()?);
         // Bind first: the port is known (port 0 works) before anything advertises it.
         let addr = settings.listen_addr()?;
         let listener = TcpListener::bind(addr).map_err(|e| {
@@ -131,6 +132,7 @@ impl Application {
                 .then(|| Arc::new(tokio::sync::Semaphore::new(settings.supervision.worker_max))),
             children,
             cluster,
+            upstream_policy: upstream_policy.clone(),
         });
         let supervisor = Supervisor::new(registry.clone(), servers.clone(), env).start();
         let sessions = SessionDirectory::new(
@@ -200,6 +202,7 @@ impl Application {
             registry,
             servers,
             sessions,
+            upstream_policy,
             auth: crate::auth::Auth::new(&settings.auth, settings.cluster.token.as_deref()),
             limiter,
             metrics: crate::metrics::install(),

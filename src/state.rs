@@ -19,6 +19,8 @@ pub struct AppState {
     pub servers: ServerDirectory,
     /// Live client sessions.
     pub sessions: SessionDirectory,
+    /// The SSRF policy for upstream URLs registered through the admin API.
+    pub upstream_policy: Arc<mcp_hub_actors::server::ssrf::UpstreamPolicy>,
     /// Caller identity.
     pub auth: crate::auth::Auth,
     /// Rate-limit buckets.

@@ -251,3 +251,137 @@ async fn the_registry_survives_a_restart() {
         "the store keeps the real value"
     );
 }
+
+/// POSTs a definition; returns the status and the JSON body.
+async fn register(app: &TestApp, id: &str, def: Value) -> (u16, Value) {
+    let mut resp = http_client()
+        .post(app.url(&format!("/api/servers/{id}")))
+        .send_json(&def)
+        .await
+        .unwrap();
+    let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+    (resp.status().as_u16(), body)
+}
+
+#[actix_web::test]
+async fn upstream_urls_are_checked_against_the_ssrf_policy() {
+    let app = spawn_app().await;
+    let http = |url: &str| json!({ "transport": "streamable_http", "url": url });
+    // Cloud metadata, however it is written: 400 naming the field and the rule.
+    let (status, body) = register(&app, "meta", http("http://169.254.169.254/latest")).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "url", "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("169.254.169.254 is link-local (cloud metadata)")
+            && msg.contains("security.upstreams.allow_link_local or allow_hosts"),
+        "{msg}"
+    );
+    for url in [
+        "http://2852039166/mcp",
+        "http://[::ffff:169.254.169.254]/mcp",
+        "http://metadata.google.internal./computeMetadata/v1/",
+        "http://0.0.0.0:9/mcp",
+    ] {
+        let (status, body) = register(&app, "meta", http(url)).await;
+        assert_eq!(
+            (status, &body["error"]["field"]),
+            (400, &json!("url")),
+            "{url}: {body}"
+        );
+    }
+    let spec = json!({ "transport": "rest", "openapi": "http://169.254.169.254/openapi.json" });
+    let (status, body) = register(&app, "spec", spec).await;
+    assert_eq!(
+        (status, &body["error"]["field"]),
+        (400, &json!("openapi")),
+        "{body}"
+    );
+    // Private ranges: refused by default...
+    let private = http("http://10.0.0.5:9/mcp");
+    let (status, body) = register(&app, "private", private.clone()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("security.upstreams.allow_private"),
+        "{body}"
+    );
+    // ...and nothing was stored.
+    let resp = http_client()
+        .get(app.url("/api/servers/private"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    // ...accepted when the config allows them.
+    let open = spawn_app_with(|s| s.security.upstreams.allow_private = true).await;
+    let (status, body) = register(&open, "private", private).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = register(&open, "meta", http("http://169.254.169.254/")).await;
+    assert_eq!(status, 400, "allow_private does not open link-local");
+    let listed =
+        spawn_app_with(|s| s.security.upstreams.allow_hosts = vec!["10.0.0.0/24".into()]).await;
+    let (status, body) = register(&listed, "private", http("http://10.0.0.5:9/mcp")).await;
+    assert_eq!(status, 201, "allow_hosts takes CIDRs: {body}");
+}
+
+#[actix_web::test]
+async fn a_host_name_is_checked_again_at_connect_time_on_what_it_resolves_to() {
+    // Only loopback is controllable offline: refuse it, and register a *name* for it. The
+    // registration check cannot know where the name points; the connector's resolver does.
+    let upstream = DemoHttp::start();
+    let app = spawn_app_with(|s| s.security.upstreams.allow_loopback = false).await;
+    let literal = upstream.url.clone();
+    let (status, body) = register(
+        &app,
+        "literal",
+        json!({ "transport": "streamable_http", "url": literal }),
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "an IP literal is refused at registration: {body}"
+    );
+    let named = upstream.url.replace("127.0.0.1", "localhost");
+    let (status, body) = register(
+        &app,
+        "named",
+        json!({ "transport": "streamable_http", "url": named }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let start = Instant::now();
+    let reason = loop {
+        let h = app.state.servers.get("named");
+        let err = h.and_then(|h| {
+            h.runtime
+                .borrow()
+                .last_error
+                .as_ref()
+                .map(|e| e.reason.clone())
+        });
+        if let Some(e) = err {
+            break e;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no connect failure"
+        );
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        reason.contains("localhost (") && reason.contains("is loopback"),
+        "refused by the resolver, naming the address: {reason}"
+    );
+    let status = app
+        .state
+        .servers
+        .get("named")
+        .unwrap()
+        .runtime
+        .borrow()
+        .status;
+    assert_ne!(status, mcp_hub_actors::server::Status::Ready);
+}

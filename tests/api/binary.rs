@@ -256,3 +256,105 @@ async fn sigterm_drains_calls_in_flight_and_does_not_wait_for_idle_streams() {
         stopped_at.elapsed()
     );
 }
+
+#[actix_web::test]
+async fn secrets_never_reach_logs_admin_responses_or_metrics() {
+    const ENV_SECRET: &str = "env-secret-value-4711";
+    const HEADER_SECRET: &str = "header-secret-value-4712";
+    const API_SECRET: &str = "api-secret-value-4713";
+    let upstream = DemoHttp::start();
+    let cwd = tempfile::tempdir().unwrap();
+    let config = cwd.path().join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen = "127.0.0.1:0"
+state_dir = "state"
+[log]
+level = "debug"
+[[servers]]
+id = "demo"
+transport = "stdio"
+command = "@self"
+args = ["demo-server"]
+env = {{ DEMO_TOKEN = "{ENV_SECRET}" }}
+[[servers]]
+id = "web"
+transport = "streamable_http"
+url = "{}"
+headers = {{ Authorization = "Bearer {HEADER_SECRET}" }}
+"#,
+            upstream.url
+        ),
+    )
+    .unwrap();
+    let mut hub = BinaryHub::start(cwd.path(), &["--config", config.to_str().unwrap()], &[]).await;
+    hub.wait_for("worker.spawned", 1).await;
+    let client = http_client();
+    let rest = json!({ "transport": "rest", "base_url": upstream.base(), "headers": { "X-Api-Key": API_SECRET }, "tools": [{ "name": "stats", "path": "/admin/stats", "headers": { "X-Tool-Key": API_SECRET } }] });
+    let resp = client
+        .post(format!("{}/api/servers/api", hub.base))
+        .send_json(&rest)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let mut c = McpClient::connect(format!("{}/mcp", hub.base)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for tool in ["demo__echo", "web__echo", "api__stats"] {
+        loop {
+            let r = c
+                .request(
+                    "tools/call",
+                    json!({ "name": tool, "arguments": { "text": "x" } }),
+                )
+                .await;
+            if r.response.get("result").is_some() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{tool} never answered: {r:?}");
+            actix_rt::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let secrets = [ENV_SECRET, HEADER_SECRET, API_SECRET];
+    let leaks = |what: &str, text: &str| {
+        for s in secrets {
+            assert!(!text.contains(s), "{what} shows {s}:\n{text}");
+        }
+    };
+    for path in [
+        "/api/servers",
+        "/api/servers/demo",
+        "/api/servers/web",
+        "/api/servers/api",
+        "/api/servers/api/tools",
+        "/api/stats",
+        "/api/sessions",
+        "/metrics",
+    ] {
+        let mut resp = client
+            .get(format!("{}{path}", hub.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let body = resp.body().limit(16 << 20).await.unwrap();
+        leaks(path, &String::from_utf8_lossy(&body));
+    }
+    hub.sigterm();
+    let exit = tokio::time::timeout(Duration::from_secs(15), hub.child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    while let Ok(Some(line)) = tokio::time::timeout(Duration::from_secs(5), hub.lines.recv()).await
+    {
+        hub.seen.push(line);
+    }
+    assert!(
+        hub.seen.iter().any(|l| l.contains("tool.http.request")),
+        "debug logging covered the calls"
+    );
+    leaks("the log", &hub.seen.join("\n"));
+    let stored = std::fs::read_to_string(cwd.path().join("state/registry.json")).unwrap();
+    assert!(stored.contains(API_SECRET), "the secret was in play");
+}

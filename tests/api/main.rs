@@ -9,6 +9,7 @@ mod admin;
 mod binary;
 mod e2e_clients;
 mod faults;
+mod hardening;
 mod mcp_basics;
 mod modern;
 mod multiplexing;

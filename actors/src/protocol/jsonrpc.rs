@@ -273,10 +273,67 @@ fn unreachable_raw() -> Box<RawValue> {
     serde_json::value::to_raw_value(&serde_json::Value::Null).expect("null is valid JSON")
 }
 
+/// Deepest nesting of arrays and objects accepted in a message: well under serde_json's own
+/// recursion limit (128), so whatever passes here also parses into a `Value`, and recursive
+/// work on arguments (schema validation) stays shallow.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// How deeply arrays and objects nest in `bytes` (strings skipped), stopping early once past
+/// `limit`. Linear and without recursion, so it is safe on any input: envelopes keep
+/// `params` raw, which serde_json does not depth-check, so bodies are checked with this
+/// before anything else reads them.
+pub fn nesting_depth(bytes: &[u8], limit: usize) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    max = depth;
+                    if max > limit {
+                        return max;
+                    }
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn nesting_depth_skips_strings_and_stops_past_the_limit() {
+        assert_eq!(nesting_depth(br#"{"a":[1,{"b":[]}]}"#, 128), 4);
+        assert_eq!(nesting_depth(br#"{"a":"[[[[\"[[["}"#, 128), 1);
+        assert_eq!(nesting_depth(b"42", 128), 0);
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(nesting_depth(deep.as_bytes(), 128), 129);
+        let ok = format!(
+            "{}{}",
+            "[".repeat(MAX_JSON_DEPTH),
+            "]".repeat(MAX_JSON_DEPTH)
+        );
+        assert!(serde_json::from_str::<serde_json::Value>(&ok).is_ok());
+        assert_eq!(nesting_depth(ok.as_bytes(), MAX_JSON_DEPTH), MAX_JSON_DEPTH);
+    }
 
     #[test]
     fn classifies_messages() {

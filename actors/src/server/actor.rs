@@ -68,6 +68,8 @@ pub struct ServerEnv {
     pub children: Arc<ChildLedger>,
     /// With Redis: this node and its live peers, so a server placed elsewhere is forwarded.
     pub cluster: Option<Cluster>,
+    /// Which addresses upstream connections may reach (`[security.upstreams]`).
+    pub upstream_policy: Arc<super::ssrf::UpstreamPolicy>,
 }
 
 /// Owns one upstream; see the module docs.
@@ -240,6 +242,7 @@ impl ServerActor {
             generation,
             events: ctx.address().recipient(),
             reply_to: ctx.address().recipient(),
+            policy: self.env.upstream_policy.clone(),
         };
         let opened = if let Some(cluster) = self.env.cluster.as_ref().filter(|_| self.forwarded) {
             let avoid: Vec<String> = self.peer_failures.iter().map(|(n, _)| n.clone()).collect();
@@ -268,6 +271,11 @@ impl ServerActor {
             self.no_peer = None;
             tracing::info!(event = "server.forward", server = %self.id, node = %peer.id, "server.forward");
             self.peer = Some(peer.id.clone());
+            // Peers' addresses come from the cluster config, not from the registry.
+            let args = OpenArgs {
+                policy: Arc::new(super::ssrf::UpstreamPolicy::allow_all()),
+                ..args
+            };
             HttpConn::new(&cluster.forward_def(&self.def, &peer), args).map(Conn::Http)
         } else {
             self.open_local(args)
@@ -280,6 +288,16 @@ impl ServerActor {
     }
 
     fn open_local(&self, args: OpenArgs) -> Result<Conn, HubError> {
+        // Again at connect time: the definition may come from a store another instance (with
+        // another policy) wrote, and IP literals never reach the policy's resolver.
+        self.env
+            .upstream_policy
+            .check_def(&self.def)
+            .map_err(|e| HubError::ServerUnavailable {
+                server: self.id.to_string(),
+                reason: format!("{}: {}", e.field, e.message),
+                retry_after_seconds: 60,
+            })?;
         match self.def.transport {
             TransportKind::Stdio => StdioConn::spawn(
                 &self.def,

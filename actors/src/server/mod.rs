@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod queue;
 mod runtime;
 pub mod sink;
+pub mod ssrf;
 mod supervision;
 pub mod transport;
 

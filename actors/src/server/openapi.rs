@@ -51,16 +51,21 @@ pub struct Imported {
     pub skipped: Vec<(String, String)>,
 }
 
-/// Reads a document from a file path or an http(s) URL. The file read runs on the blocking
-/// pool so the calling actor's thread never waits on the disk.
-pub async fn load(source: &str) -> Result<Value, OpenApiError> {
+/// Reads a document from a file path or an http(s) URL (allowed by `policy`). The file read
+/// runs on the blocking pool so the calling actor's thread never waits on the disk.
+pub async fn load(
+    source: &str,
+    policy: std::sync::Arc<crate::server::ssrf::UpstreamPolicy>,
+) -> Result<Value, OpenApiError> {
     let fail = |reason: String| OpenApiError::Load {
         source_name: source.to_string(),
         reason,
     };
     let bytes: Vec<u8> = if source.starts_with("http://") || source.starts_with("https://") {
-        let connector =
-            awc::Connector::new().rustls_0_23(crate::server::transport::tls::client_config());
+        policy.check_url(source).map_err(|e| fail(e.to_string()))?;
+        let connector = awc::Connector::new()
+            .connector(crate::server::ssrf::tcp_connector(policy))
+            .rustls_0_23(crate::server::transport::tls::client_config());
         let client = awc::Client::builder()
             .connector(connector)
             .timeout(FETCH_TIMEOUT)

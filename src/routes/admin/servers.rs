@@ -95,6 +95,13 @@ pub async fn upsert(
             ),
         });
     }
+    // Structure first (its messages are more useful), then where the URLs point.
+    def.validate()
+        .and_then(|()| state.upstream_policy.check_def(&def))
+        .map_err(|e| ApiError::BadRequest {
+            field: Some(e.field.clone()),
+            message: e.message,
+        })?;
     match state.registry.send(registry::Upsert(def.clone())).await? {
         Ok(created) => {
             let body = view(&def, &state);

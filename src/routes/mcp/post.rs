@@ -81,6 +81,17 @@ pub(crate) async fn read_body(
         }
         body.extend_from_slice(&chunk);
     }
+    let max = mcp_hub_actors::protocol::jsonrpc::MAX_JSON_DEPTH;
+    if mcp_hub_actors::protocol::jsonrpc::nesting_depth(&body, max) > max {
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            &RpcError::new(codes::PARSE_ERROR, "Parse error").with_data(json!({
+                "detail": format!("JSON nested deeper than {max} levels"),
+                "hint": "flatten the arguments"
+            })),
+        ));
+    }
     Ok(body.freeze())
 }
 

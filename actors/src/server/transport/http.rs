@@ -36,8 +36,33 @@ const SESSION_GONE: &str = "the upstream forgot the session while answering";
 /// Resumptions of one call's SSE stream before giving up.
 const MAX_RESUMES: u32 = 5;
 
-type EventStream =
-    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<eventsource_stream::Event, String>>>>;
+type EventStream = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<eventsource_stream::Event, SseFailure>>>,
+>;
+
+/// Why an upstream answer stream stopped early.
+enum SseFailure {
+    /// One event was over the limit: the call fails (a resume would only repeat it).
+    TooLarge(String),
+    /// The connection broke: the call may resume.
+    Broken(String),
+}
+
+/// An answer body as SSE events, each bounded by [`super::sse_limit::MAX_EVENT_BYTES`].
+fn events_of<S>(body: S) -> EventStream
+where
+    S: futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin + 'static,
+{
+    use super::sse_limit::{bounded, SseReadError, MAX_EVENT_BYTES};
+    Box::pin(bounded(body, MAX_EVENT_BYTES).eventsource().map(|r| {
+        r.map_err(|e| match e {
+            eventsource_stream::EventStreamError::Transport(e @ SseReadError::TooLarge(_)) => {
+                SseFailure::TooLarge(e.to_string())
+            }
+            other => SseFailure::Broken(other.to_string()),
+        })
+    }))
+}
 
 /// Largest JSON response body accepted from an upstream.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -81,6 +106,7 @@ impl HttpConn {
             headers.push((name, value));
         }
         let connector = awc::Connector::new()
+            .connector(crate::server::ssrf::tcp_connector(args.policy.clone()))
             .rustls_0_23(super::tls::client_config())
             .limit(def.max_concurrency().max(4))
             .timeout(Duration::from_secs(5));
@@ -321,8 +347,7 @@ impl HttpConn {
     where
         S: futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin + 'static,
     {
-        let mut events: EventStream =
-            Box::pin(resp.eventsource().map(|r| r.map_err(|e| e.to_string())));
+        let mut events = events_of(resp);
         let mut last_event_id: Option<String> = None;
         let mut retry = Duration::from_millis(1000);
         let mut resumes = 0;
@@ -330,7 +355,14 @@ impl HttpConn {
             while let Some(ev) = events.next().await {
                 let ev = match ev {
                     Ok(ev) => ev,
-                    Err(e) => {
+                    Err(SseFailure::TooLarge(detail)) => {
+                        tracing::warn!(event = "upstream.sse.too_large", server = %self.server, error = %detail);
+                        return Err(HubError::UpstreamProtocol {
+                            server: self.server.to_string(),
+                            detail: format!("the upstream sent {detail}"),
+                        });
+                    }
+                    Err(SseFailure::Broken(e)) => {
                         tracing::info!(event = "upstream.sse.broken", server = %self.server, error = %e);
                         break;
                     }
@@ -437,9 +469,7 @@ impl HttpConn {
             req = req.insert_header(("Mcp-Session-Id", s));
         }
         match req.send().await {
-            Ok(resp) if resp.status().is_success() => Some(Box::pin(
-                resp.eventsource().map(|r| r.map_err(|e| e.to_string())),
-            )),
+            Ok(resp) if resp.status().is_success() => Some(events_of(resp)),
             Ok(resp) => {
                 tracing::warn!(event = "upstream.sse.resume_failed", server = %self.server, status = resp.status().as_u16());
                 if resp.status() == StatusCode::NOT_FOUND {

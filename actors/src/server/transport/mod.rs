@@ -7,6 +7,7 @@ pub mod http;
 pub mod mux;
 pub mod rest;
 pub mod sse;
+pub mod sse_limit;
 pub mod stdio;
 pub mod tls;
 
@@ -84,6 +85,8 @@ pub struct OpenArgs {
     pub events: Recipient<ConnEvent>,
     /// Where answers to server-to-client requests go (the ServerActor).
     pub reply_to: Recipient<ReplyToUpstream>,
+    /// Which addresses the connection may reach (checked on every name resolution).
+    pub policy: Arc<super::ssrf::UpstreamPolicy>,
 }
 
 impl Conn {

@@ -49,6 +49,8 @@ pub struct RestConn {
     def: Arc<ServerDef>,
     client: awc::Client,
     timeout: Duration,
+    /// Checks the OpenAPI document's URL and the base URL it names.
+    policy: Arc<crate::server::ssrf::UpstreamPolicy>,
     loaded: RefCell<Option<Rc<Loaded>>>,
     inflight: RefCell<HashMap<u64, oneshot::Sender<()>>>,
 }
@@ -83,6 +85,7 @@ impl RestConn {
     ) -> Result<Rc<RestConn>, HubError> {
         let timeout_ms = def.external_timeout_ms.unwrap_or(default_timeout_ms);
         let connector = awc::Connector::new()
+            .connector(crate::server::ssrf::tcp_connector(args.policy.clone()))
             .rustls_0_23(super::tls::client_config())
             .limit(def.max_concurrency())
             .timeout(Duration::from_secs(5));
@@ -98,6 +101,7 @@ impl RestConn {
             def,
             client,
             timeout: Duration::from_millis(timeout_ms),
+            policy: args.policy.clone(),
             loaded: RefCell::new(None),
             inflight: RefCell::new(HashMap::new()),
         }))
@@ -128,7 +132,7 @@ impl RestConn {
         let mut tools = def.tools.clone();
         let mut base_url = def.base_url.clone();
         if let Some(source) = &def.openapi {
-            let doc = openapi::load(source)
+            let doc = openapi::load(source, self.policy.clone())
                 .await
                 .map_err(|e| self.fail(e.to_string()))?;
             let ops = def.operations.clone();
@@ -153,6 +157,10 @@ impl RestConn {
                 "no base_url: set base_url (the OpenAPI document names no absolute server URL)",
             )
         })?;
+        // The document may name any server: its URL faces the same policy as a registered one.
+        self.policy
+            .check_url(&base_url)
+            .map_err(|e| self.fail(format!("base_url: {e}")))?;
         let mut prepared = HashMap::with_capacity(tools.len());
         let mut listed = Vec::with_capacity(tools.len());
         for tool in tools {

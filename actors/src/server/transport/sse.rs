@@ -31,7 +31,9 @@ impl SseConn {
     /// Starts connecting to `def.url`; calls queue until the endpoint is known.
     pub fn open(def: &ServerDef, args: OpenArgs) -> Result<Rc<SseConn>, HubError> {
         let url = def.url.clone().unwrap_or_default();
-        let connector = awc::Connector::new().rustls_0_23(super::tls::client_config());
+        let connector = awc::Connector::new()
+            .connector(crate::server::ssrf::tcp_connector(args.policy.clone()))
+            .rustls_0_23(super::tls::client_config());
         let client = awc::Client::builder()
             .connector(connector)
             .disable_timeout()
@@ -164,7 +166,8 @@ async fn read_events(
         Ok(Err(e)) => return format!("GET {url}: {e}"),
         Err(_) => return format!("GET {url}: no answer in 10 s"),
     };
-    let mut events = resp.eventsource();
+    let mut events =
+        super::sse_limit::bounded(resp, super::sse_limit::MAX_EVENT_BYTES).eventsource();
     let mut endpoint_tx = Some(endpoint_tx);
     while let Some(ev) = events.next().await {
         let ev = match ev {
