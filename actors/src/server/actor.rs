@@ -727,7 +727,7 @@ impl Handler<Forward> for ServerActor {
         let tool = msg.tool.clone();
         let request_id = msg.ctx.request_id.clone();
         if let Some(tool) = &tool {
-            tracing::info!(event = "tool.call.proxy.start", request_id = %request_id, server = %server, tool = %tool, upstream = %self.def.url.as_deref().or(self.def.base_url.as_deref()).unwrap_or("stdio"), "tool.call.proxy.start");
+            tracing::info!(event = "tool.call.proxy.start", request_id = %request_id, server = %server, tool = %tool, upstream = %self.def.url.as_deref().or(self.def.base_url.as_deref()).map_or_else(|| "stdio".to_string(), crate::server::transport::rest::redact_url), "tool.call.proxy.start");
         }
         let started = Instant::now();
         let call = OutCall {
