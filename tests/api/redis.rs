@@ -215,23 +215,40 @@ async fn a_redis_outage_costs_no_call_and_no_registered_server() {
     assert_eq!(r.status(), 201);
     b.wait_ready("kept", Duration::from_secs(10)).await;
 
+    // Fifty client sessions, opened while Redis is up, spread over both instances.
+    let mut clients = Vec::new();
+    for i in 0..50 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        clients.push(McpClient::connect(app.url("/mcp")).await);
+    }
     redis.kill();
-    // Known servers keep serving on every instance.
-    let mut failures = 0;
+    // Known servers keep serving on every instance, to sessions opened before the outage
+    // and to new ones.
     for app in [&a, &b] {
-        let mut c = McpClient::connect(app.url("/mcp")).await;
-        for i in 0..50 {
-            let r = c
+        clients.push(McpClient::connect(app.url("/mcp")).await);
+    }
+    let calls = clients
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut c)| async move {
+            let mut failed = 0;
+            for i in 0..4 {
+                let r = c
                 .request(
                     "tools/call",
-                    json!({ "name": "kept__echo", "arguments": { "text": format!("{i}") } }),
+                    json!({ "name": "kept__echo", "arguments": { "text": format!("{n}-{i}") } }),
                 )
                 .await;
-            if r.response.get("result").is_none() {
-                failures += 1;
+                if text_of(&r.response["result"]) != format!("{n}-{i}") {
+                    failed += 1;
+                }
             }
-        }
-    }
+            failed
+        });
+    let failures: usize = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .sum();
     assert_eq!(failures, 0, "calls keep succeeding while Redis is down");
     // Registry writes are refused, not dropped.
     let mut r = client

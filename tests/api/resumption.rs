@@ -131,11 +131,13 @@ async fn reconnect_storm_delivers_every_result_exactly_once() {
         async move {
             let mut c = McpClient::connect(url).await;
             let text = format!("storm {i}");
+            // Each session's call has its own id and its own duration, so a result delivered
+            // to the wrong session shows.
             let mut s = c
                 .post_sse(
-                    json!("call"),
+                    json!(format!("call-{i}")),
                     "tools/call",
-                    json!({ "name": "demo__sleep", "arguments": { "ms": 2000 } }),
+                    json!({ "name": "demo__sleep", "arguments": { "ms": 2000 + i } }),
                 )
                 .await;
             let priming = s.next().await.unwrap();
@@ -146,6 +148,7 @@ async fn reconnect_storm_delivers_every_result_exactly_once() {
             assert!(r.next().await.is_none(), "exactly once");
             let echo = c.call_tool("demo__echo", json!({ "text": text })).await;
             (
+                i,
                 c.session.clone().unwrap(),
                 response.json(),
                 text_of(&echo) == text,
@@ -154,10 +157,14 @@ async fn reconnect_storm_delivers_every_result_exactly_once() {
     });
     let results = join_all(sessions).await;
     let mut seen = std::collections::HashSet::new();
-    for (session, response, echo_ok) in results {
+    for (i, session, response, echo_ok) in results {
         assert!(seen.insert(session), "one result per session");
-        assert_eq!(response["id"], "call");
-        assert_eq!(text_of(&response["result"]), "slept 2000 ms", "{response}");
+        assert_eq!(response["id"], format!("call-{i}"));
+        assert_eq!(
+            text_of(&response["result"]),
+            format!("slept {} ms", 2000 + i),
+            "{response}"
+        );
         assert!(echo_ok);
     }
     assert_eq!(seen.len(), 500);

@@ -199,6 +199,7 @@ impl SessionActor {
             stream: attached.stream,
             priming_id: Some(self.log.event_id(attached.stream, 0)),
             rx: attached.rx,
+            durable: None,
         }
     }
 
@@ -392,9 +393,10 @@ impl Handler<HandleRequest> for SessionActor {
                 }
             },
         };
-        if let (Some(shared), ReplyMode::Sse) = (&self.shared, msg.mode) {
+        let mut opened = opened;
+        if let (Some(shared), ReplyMode::Sse, Some(o)) = (&self.shared, msg.mode, opened.as_mut()) {
             // Another instance can finish this call if this one dies before answering.
-            shared.pending(
+            o.durable = shared.pending(
                 &self.id,
                 stream,
                 &PendingCall {
@@ -487,6 +489,7 @@ impl Handler<AttachGet> for SessionActor {
                         stream: attached.stream,
                         priming_id: None,
                         rx: attached.rx,
+                        durable: None,
                     })));
                 }
                 Err(ResumeError::Malformed) => {
@@ -572,6 +575,7 @@ impl SessionActor {
                         stream: attached.stream,
                         priming_id: None,
                         rx: attached.rx,
+                        durable: None,
                     })
                 }),
         )

@@ -44,6 +44,10 @@ pub struct Opened {
     pub priming_id: Option<String>,
     /// The messages.
     pub rx: mpsc::Receiver<Outbound>,
+    /// Shared sessions: resolves once Redis holds the call this stream answers, so another
+    /// instance can finish it. The HTTP layer sends the priming event (the client's handle
+    /// for resuming) only then.
+    pub durable: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 /// A client request. Returns the stream its answer will arrive on (none in legacy mode,

@@ -108,6 +108,7 @@ enum Write {
         session: Arc<str>,
         stream: u64,
         call: String,
+        done: tokio::sync::oneshot::Sender<()>,
     },
     Touch(Arc<str>),
     Delete(Arc<str>),
@@ -231,15 +232,24 @@ impl SharedSessions {
         });
     }
 
-    /// Records the call a request stream answers, run by this node.
-    pub fn pending(&self, session: &Arc<str>, stream: u64, call: &PendingCall) {
-        if let Ok(call) = serde_json::to_string(call) {
-            self.queue(Write::Pending {
-                session: session.clone(),
-                stream,
-                call,
-            });
-        }
+    /// Records the call a request stream answers, run by this node. The receiver resolves
+    /// when the write was attempted (whatever the outcome: Redis being down must not hold
+    /// the call up).
+    pub fn pending(
+        &self,
+        session: &Arc<str>,
+        stream: u64,
+        call: &PendingCall,
+    ) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let call = serde_json::to_string(call).ok()?;
+        let (done, rx) = tokio::sync::oneshot::channel();
+        self.queue(Write::Pending {
+            session: session.clone(),
+            stream,
+            call,
+            done,
+        });
+        Some(rx)
     }
 
     /// Keeps a session's keys alive (it was used).
@@ -383,6 +393,7 @@ async fn writer(
 ) {
     let mut failing = false;
     let mut batch = Vec::with_capacity(BATCH);
+    let mut waiting = Vec::new();
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let mut pipe = redis::pipe();
         for w in batch.drain(..) {
@@ -424,7 +435,9 @@ async fn writer(
                     session,
                     stream,
                     call,
+                    done,
                 } => {
+                    waiting.push(done);
                     let pending = key(&session, ":pending");
                     pipe.hset(&pending, stream, call)
                         .ignore()
@@ -446,7 +459,11 @@ async fn writer(
                 }
             }
         }
-        match pipe.query_async::<()>(&mut conn).await {
+        let outcome = pipe.query_async::<()>(&mut conn).await;
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+        match outcome {
             Ok(()) if failing => {
                 failing = false;
                 tracing::info!(

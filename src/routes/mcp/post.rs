@@ -203,7 +203,7 @@ async fn legacy(
                 return resp;
             }
             let ctx = call_ctx(&req, Some(sid.clone()));
-            let opened = match addr
+            let mut opened = match addr
                 .send(HandleRequest {
                     ctx,
                     id: id.clone(),
@@ -219,6 +219,13 @@ async fn legacy(
                 Err(_) => return session_not_found(),
             };
             if mode == ReplyMode::Sse {
+                if let Some(durable) = opened.durable.take() {
+                    // Shared sessions: the priming event lets the client resume anywhere,
+                    // so it goes out once Redis holds the call (bounded: a Redis outage
+                    // must not hold calls up).
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_millis(500), durable).await;
+                }
                 let lead = super::sse::priming(&opened);
                 return super::sse::respond(
                     &req,
