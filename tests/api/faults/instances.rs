@@ -176,14 +176,13 @@ async fn a_hub_instance_killed_under_load_its_clients_resume_on_another() {
     let a_mcp = format!("http://127.0.0.1:{port}/mcp");
     let start = Instant::now();
     loop {
-        let mut probe = McpClient::new(a_mcp.clone());
         if http_client()
             .get(format!("http://127.0.0.1:{port}/readyz"))
             .send()
             .await
             .is_ok()
         {
-            probe = McpClient::connect(a_mcp.clone()).await;
+            let mut probe = McpClient::connect(a_mcp.clone()).await;
             let r = probe
                 .request(
                     "tools/call",
