@@ -742,3 +742,52 @@ async fn request_state_and_tasks_are_bound_to_the_caller() {
     .await;
     assert_eq!(g.body["result"]["taskId"], id.as_str(), "{:?}", g.body);
 }
+
+#[actix_web::test]
+async fn a_tampered_or_replayed_request_state_is_refused() {
+    let app = spawn_app().await;
+    app.wait_ready("demo", Duration::from_secs(10)).await;
+    let url = app.url("/mcp/demo");
+    let caps = json!({ "elicitation": {} });
+    let first = post(&url, "tools/call", elicit_call(caps.clone()), &[]).await;
+    let r = &first.body["result"];
+    assert_eq!(r["resultType"], "input_required", "{:?}", first.body);
+    let key = r["inputRequests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let state = r["requestState"].as_str().unwrap().to_string();
+    let mut retry = elicit_call(caps.clone());
+    retry["inputResponses"] = json!({ key: { "action": "decline" } });
+
+    // One character changed anywhere in the token breaks its signature.
+    for at in [0, state.len() / 2, state.len() - 1] {
+        let mut bytes = state.clone().into_bytes();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        let mut tampered = retry.clone();
+        tampered["requestState"] = json!(String::from_utf8(bytes).unwrap());
+        let a = post(&url, "tools/call", tampered, &[]).await;
+        assert_eq!(a.body["error"]["code"], -32602, "{:?}", a.body);
+        assert_eq!(
+            a.body["error"]["data"]["reason"], "tampered",
+            "{:?}",
+            a.body
+        );
+        assert!(a.body["error"]["data"]["hint"].is_string());
+    }
+    // Refusals consumed nothing: the genuine token completes the call once...
+    retry["requestState"] = json!(state);
+    let a = post(&url, "tools/call", retry.clone(), &[]).await;
+    assert_eq!(a.body["result"]["resultType"], "complete", "{:?}", a.body);
+    // ...and replaying it is refused.
+    let again = post(&url, "tools/call", retry, &[]).await;
+    assert_eq!(again.body["error"]["code"], -32602, "{:?}", again.body);
+    assert_eq!(
+        again.body["error"]["data"]["reason"], "replayed",
+        "{:?}",
+        again.body
+    );
+}
