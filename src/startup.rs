@@ -173,6 +173,11 @@ impl Application {
             )),
             _ => sessions,
         };
+        if let (Some(shared), Some(url)) = (sessions.shared(), settings.redis_url.as_deref()) {
+            shared
+                .spawn_relay(url, sessions.clone())
+                .map_err(|e| StartupError::Io(format!("{e} (check REDIS_URL / redis_url)")))?;
+        }
         sessions.spawn_notifier();
         let mut limiter =
             mcp_hub_actors::ratelimit::RateLimiter::new(settings.limits.rate_limits());

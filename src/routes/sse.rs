@@ -166,6 +166,14 @@ async fn message(
         Err(resp) => return resp,
     };
     let entry = match state.sessions.get(&sid) {
+        Some(e) => Some(e),
+        // Shared sessions: GET /sse may have gone to another instance.
+        None => match super::mcp::adopt(&state, &sid).await {
+            Ok(e) => e,
+            Err(resp) => return resp,
+        },
+    };
+    let entry = match entry {
         Some(e) if e.user == user_of(&req) && e.scope == scope => e,
         _ => return session_not_found(),
     };

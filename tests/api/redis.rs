@@ -919,3 +919,141 @@ async fn sessions_are_served_by_every_instance_and_a_call_outlives_its_instance(
     );
     eprintln!("a call whose instance was SIGKILLed was answered {recovered:?} later");
 }
+
+#[actix_web::test]
+async fn a_legacy_sse_session_is_served_when_its_posts_reach_another_instance() {
+    let redis = RedisServer::start();
+    let p = prefix();
+    let a = hub(&redis, &p).await;
+    let b = hub(&redis, &p).await;
+    let resp = http_client()
+        .post(a.url("/api/servers/shared"))
+        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    a.wait_ready("shared", Duration::from_secs(10)).await;
+    b.wait_ready("shared", Duration::from_secs(10)).await;
+    // The stream is on A...
+    let mut stream = open_sse(&a.url("/sse"), None).await;
+    let endpoint = stream.next().await.unwrap();
+    assert_eq!(endpoint.event, "endpoint");
+    let client = http_client();
+    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": { "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": { "name": "legacy", "version": "1" } } });
+    let r = client
+        .post(a.url(&endpoint.data))
+        .send_json(&init)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let (_, init_resp) = stream.until_response().await;
+    assert_eq!(init_resp.json()["result"]["protocolVersion"], "2024-11-05");
+    // ...and the POSTs go to B (a load balancer without stickiness): B runs the call and its
+    // progress and result reach the client on A's stream.
+    let call = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "shared__sleep", "arguments": { "ms": 300, "progress": true },
+        "_meta": { "progressToken": "p-1" } } });
+    let r = client
+        .post(b.url(&endpoint.data))
+        .send_json(&call)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let (before, answer) = stream.until_response().await;
+    assert_eq!(answer.json()["id"], 2);
+    assert_eq!(
+        text_of(&answer.json()["result"]),
+        "slept 300 ms",
+        "{:?}",
+        answer.json()
+    );
+    assert!(
+        before
+            .iter()
+            .any(|e| e.json()["method"] == "notifications/progress"
+                && e.json()["params"]["progressToken"] == "p-1"),
+        "progress relayed too: {before:?}"
+    );
+    // The same session through B's own per-request path stays one session: a second call.
+    let call = json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "shared__echo", "arguments": { "text": "again" } } });
+    client
+        .post(b.url(&endpoint.data))
+        .send_json(&call)
+        .await
+        .unwrap();
+    let (_, answer) = stream.until_response().await;
+    assert_eq!(answer.json()["id"], 3);
+    assert_eq!(text_of(&answer.json()["result"]), "again");
+}
+
+#[actix_web::test]
+async fn server_requests_of_a_json_call_cross_instances_both_ways() {
+    let redis = RedisServer::start();
+    let p = prefix();
+    let a = hub(&redis, &p).await;
+    let b = hub(&redis, &p).await;
+    let resp = http_client()
+        .post(a.url("/api/servers/shared"))
+        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    a.wait_ready("shared", Duration::from_secs(10)).await;
+    b.wait_ready("shared", Duration::from_secs(10)).await;
+    // The session and its standalone GET stream are on A.
+    let c = McpClient::connect(a.url("/mcp")).await;
+    let sid = c.session.clone().unwrap();
+    let mut standalone = c.get_sse(None).await;
+    assert_eq!(standalone.status, 200);
+    // A call answered as JSON runs on B; its sampling request must reach the client on A.
+    let call = json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": { "name": "shared__test_sampling", "arguments": { "prompt": "hi" } } });
+    let b_url = b.url("/mcp");
+    let sid_b = sid.clone();
+    let answer = actix_rt::spawn(async move {
+        let mut r = http_client()
+            .post(b_url)
+            .insert_header(("Accept", "application/json"))
+            .insert_header(("Mcp-Session-Id", sid_b.as_str()))
+            .insert_header(("MCP-Protocol-Version", "2025-11-25"))
+            .send_json(&call)
+            .await
+            .unwrap();
+        r.json::<Value>().limit(1 << 20).await.unwrap()
+    });
+    let request = loop {
+        let ev = standalone
+            .next()
+            .await
+            .expect("the sampling request on A's stream");
+        let v = ev.json();
+        if v["method"] == "sampling/createMessage" {
+            break v;
+        }
+    };
+    // The client answers on A; the answer reaches the call on B.
+    let reply = json!({ "jsonrpc": "2.0", "id": request["id"], "result": {
+        "role": "assistant", "content": { "type": "text", "text": "sampled across" },
+        "model": "m", "stopReason": "endTurn" } });
+    let r = http_client()
+        .post(a.url("/mcp"))
+        .insert_header(("Mcp-Session-Id", sid.as_str()))
+        .insert_header(("MCP-Protocol-Version", "2025-11-25"))
+        .insert_header(("Accept", "application/json, text/event-stream"))
+        .send_json(&reply)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let answer = tokio::time::timeout(Duration::from_secs(10), answer)
+        .await
+        .expect("the call on B completes")
+        .unwrap();
+    assert_eq!(answer["id"], 5);
+    assert!(
+        answer["result"]["content"]
+            .to_string()
+            .contains("sampled across"),
+        "{answer}"
+    );
+}

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use super::directory::SessionDirectory;
 use super::event_log::{EventLog, LogLimits, ResumeError, StreamKind};
 use super::messages::*;
-use super::shared::{PendingCall, SessionRecord, SharedEvent, SharedSessions, SharedStream};
+use super::shared::{
+    PendingCall, RelayTarget, SessionRecord, SharedEvent, SharedSessions, SharedStream,
+};
 use crate::directory::ServerDirectory;
 use crate::error::HubError;
 use crate::protocol::jsonrpc::{error_bytes, notification_bytes, request_bytes, response_bytes};
@@ -29,6 +31,12 @@ use crate::protocol::{codes, Id, RpcError};
 use crate::router::Scope;
 use crate::server::{Cancel, ReplyToUpstream, ServerActor, UpstreamEvent, UpstreamEventKind};
 use crate::tasks::TaskStatusChanged;
+
+/// Stream number of a legacy stream held by another instance (shared sessions): messages
+/// "sent" on it are relayed through Redis.
+const RELAY_LEGACY: u64 = u64::MAX;
+/// Stream number of a standalone GET stream held by another instance.
+const RELAY_STANDALONE: u64 = u64::MAX - 1;
 
 /// Tunables shared by all sessions.
 #[derive(Debug, Clone)]
@@ -157,8 +165,21 @@ impl SessionActor {
         self.initialized = true;
     }
 
-    /// Appends to a stream's log, mirroring request streams to Redis when shared.
+    /// Appends to a stream's log, mirroring request streams to Redis when shared. The relay
+    /// streams publish instead: the stream is attached on another instance.
     fn append(&mut self, stream: u64, json: String, is_response: bool, is_error: bool) -> bool {
+        if stream >= RELAY_STANDALONE {
+            let Some(shared) = &self.shared else {
+                return false;
+            };
+            let to = if stream == RELAY_LEGACY {
+                RelayTarget::Legacy
+            } else {
+                RelayTarget::Standalone
+            };
+            shared.relay(&self.id, to, json);
+            return true;
+        }
         let mirror = self
             .shared
             .as_ref()
@@ -212,7 +233,9 @@ impl SessionActor {
     pub(super) fn related_stream(&self, stream: u64, mode: ReplyMode) -> Option<u64> {
         match mode {
             ReplyMode::Sse | ReplyMode::Legacy => Some(stream),
-            ReplyMode::Json => self.standalone,
+            ReplyMode::Json => self
+                .standalone
+                .or(self.shared.as_ref().map(|_| RELAY_STANDALONE)),
         }
     }
 
@@ -385,6 +408,8 @@ impl Handler<HandleRequest> for SessionActor {
             }
             ReplyMode::Legacy => match self.legacy {
                 Some(s) => (s, None),
+                // Shared sessions: the stream is on the instance that served GET /sse.
+                None if self.shared.is_some() => (RELAY_LEGACY, None),
                 None => {
                     return Err(HubError::invalid_params(
                         "No event stream",
@@ -455,7 +480,51 @@ impl Handler<HandleResponse> for SessionActor {
                 });
                 true
             }
-            None => false,
+            None => match &self.shared {
+                // Maybe another instance sent that request: its actor for this session
+                // takes the answer from the relay.
+                Some(shared) => {
+                    let (json, error) = match msg.body {
+                        Ok(r) => (r.get().to_string(), false),
+                        Err(e) => (e.get().to_string(), true),
+                    };
+                    shared.relay(&self.id, RelayTarget::Response { id: msg.id, error }, json);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+}
+
+impl Handler<RelayIn> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RelayIn, _: &mut Self::Context) {
+        let relayed = msg.0;
+        match relayed.to {
+            RelayTarget::Legacy => {
+                if let Some(s) = self.legacy {
+                    self.log.append(s, relayed.json, false, false);
+                }
+            }
+            RelayTarget::Standalone => {
+                if let Some(s) = self.standalone {
+                    self.log.append(s, relayed.json, false, false);
+                }
+            }
+            RelayTarget::Response { id, error } => {
+                let Some(req) = self.server_requests.remove(&id.to_string()) else {
+                    return;
+                };
+                let Ok(raw) = RawValue::from_string(relayed.json) else {
+                    return;
+                };
+                req.reply_to.do_send(ReplyToUpstream {
+                    upstream_id: req.upstream_id,
+                    body: if error { Err(raw) } else { Ok(raw) },
+                });
+            }
         }
     }
 }
@@ -783,7 +852,7 @@ impl Handler<UpstreamEvent> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, ev: UpstreamEvent, _: &mut Self::Context) {
-        let stream = if self.log.contains(ev.stream) {
+        let stream = if self.log.contains(ev.stream) || ev.stream >= RELAY_STANDALONE {
             Some(ev.stream)
         } else {
             self.standalone.or(self.legacy)

@@ -154,3 +154,10 @@ pub struct SessionInfo {
     /// Whether a client connection is attached now.
     pub connected: bool,
 }
+
+/// A message another instance relayed for this session's stream, or the client's answer to
+/// a server-to-client request this instance sent. Sent by the relay subscriber
+/// ([`super::shared::SharedSessions::spawn_relay`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RelayIn(pub super::shared::Relayed);

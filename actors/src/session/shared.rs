@@ -98,7 +98,40 @@ impl SharedStream {
     }
 }
 
+/// Where a relayed message goes on the instance that holds the session's stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayTarget {
+    /// The legacy HTTP+SSE stream (`GET /sse`).
+    Legacy,
+    /// The standalone `GET /mcp` stream.
+    Standalone,
+    /// The client's answer to a server-to-client request, for the instance that sent it:
+    /// `json` is the raw result (or error object when `error`).
+    Response {
+        /// The id the hub gave the request.
+        id: Id,
+        /// Whether `json` is an error object.
+        error: bool,
+    },
+}
+
+/// A message for a session, published for whichever instance holds its stream. Sent by a
+/// SessionActor; delivered by the relay subscriber to the local actor of that session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Relayed {
+    /// Session id.
+    pub session: String,
+    /// Node that published it (it ignores its own).
+    pub from: String,
+    /// Where it goes.
+    pub to: RelayTarget,
+    /// The JSON-RPC message (or raw result/error for a response).
+    pub json: String,
+}
+
 enum Write {
+    Publish(String),
     Event {
         session: Arc<str>,
         stream: u64,
@@ -257,6 +290,63 @@ impl SharedSessions {
         self.queue(Write::Touch(session.clone()));
     }
 
+    /// Publishes a message for a stream held by another instance (in order with this
+    /// node's other writes).
+    pub fn relay(&self, session: &str, to: RelayTarget, json: String) {
+        let msg = Relayed {
+            session: session.to_string(),
+            from: self.node.to_string(),
+            to,
+            json,
+        };
+        if let Ok(payload) = serde_json::to_string(&msg) {
+            self.queue(Write::Publish(payload));
+        }
+    }
+
+    /// Subscribes to relayed messages and hands each to the local actor of its session;
+    /// resubscribes with backoff when the connection drops. Run once at startup.
+    pub fn spawn_relay(
+        &self,
+        redis_url: &str,
+        sessions: super::SessionDirectory,
+    ) -> Result<(), redis::RedisError> {
+        let client = redis::Client::open(redis_url)?;
+        let channel = format!("{}session_relay", self.prefix);
+        let me = self.node.clone();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(200);
+            loop {
+                if let Ok(mut pubsub) = client.get_async_pubsub().await {
+                    if pubsub.subscribe(&channel).await.is_ok() {
+                        delay = Duration::from_millis(200);
+                        let mut messages = pubsub.into_on_message();
+                        while let Some(msg) = futures_util::StreamExt::next(&mut messages).await {
+                            let payload: String = msg.get_payload().unwrap_or_default();
+                            let Ok(relayed) = serde_json::from_str::<Relayed>(&payload) else {
+                                continue;
+                            };
+                            if relayed.from == *me {
+                                continue;
+                            }
+                            if let Some(entry) = sessions.get(&relayed.session) {
+                                entry.addr.do_send(super::messages::RelayIn(relayed));
+                            }
+                        }
+                    }
+                }
+                tracing::warn!(
+                    event = "session.shared.relay_lost",
+                    retry_ms = delay.as_millis() as u64,
+                    "lost the session relay subscription; resubscribing"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        });
+        Ok(())
+    }
+
     /// Forgets a session (the client deleted it).
     pub fn delete(&self, session: &Arc<str>) {
         self.queue(Write::Delete(session.clone()));
@@ -399,6 +489,10 @@ async fn writer(
         for w in batch.drain(..) {
             let key = |s: &str, suffix: &str| format!("{prefix}session:{s}{suffix}");
             match w {
+                Write::Publish(payload) => {
+                    pipe.publish(format!("{prefix}session_relay"), payload)
+                        .ignore();
+                }
                 Write::Event {
                     session,
                     stream,

@@ -147,7 +147,10 @@ pub(crate) async fn find_session(
 }
 
 /// A session another instance created, from its Redis record.
-async fn adopt(state: &AppState, id: &str) -> Result<Option<SessionEntry>, HttpResponse> {
+pub(crate) async fn adopt(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<SessionEntry>, HttpResponse> {
     let Some(shared) = state.sessions.shared() else {
         return Ok(None);
     };
