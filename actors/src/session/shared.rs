@@ -156,6 +156,8 @@ pub struct SharedSessions {
     ttl_secs: u64,
     tx: mpsc::Sender<Write>,
     full_logged: Arc<AtomicBool>,
+    /// The writer's last pipeline reached Redis. While it does not, nothing waits on Redis.
+    healthy: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for SharedSessions {
@@ -191,12 +193,14 @@ impl SharedSessions {
         let (tx, rx) = mpsc::channel(QUEUE);
         let prefix: Arc<str> = Arc::from(prefix);
         let ttl_secs = ttl.as_secs().max(1);
+        let healthy = Arc::new(AtomicBool::new(true));
         tokio::spawn(writer(
             conn.clone(),
             prefix.clone(),
             ttl_secs,
             max_events.max(16),
             rx,
+            healthy.clone(),
         ));
         Self {
             conn,
@@ -205,6 +209,7 @@ impl SharedSessions {
             ttl_secs,
             tx,
             full_logged: Arc::new(AtomicBool::new(false)),
+            healthy,
         }
     }
 
@@ -225,13 +230,26 @@ impl SharedSessions {
     ) -> Result<(), redis::RedisError> {
         let key = self.key(session, "");
         let json = serde_json::to_string(record).unwrap_or_default();
-        redis::pipe()
-            .hset(&key, "record", json)
+        let mut pipe = redis::pipe();
+        pipe.hset(&key, "record", json)
             .ignore()
             .expire(&key, self.ttl_secs as i64)
-            .ignore()
-            .query_async::<()>(&mut self.conn.clone())
-            .await
+            .ignore();
+        let mut conn = self.conn.clone();
+        let write = pipe.query_async::<()>(&mut conn);
+        // Redis being slow or gone must not hold initialize up for long.
+        let within = if self.healthy.load(Ordering::Relaxed) {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_millis(50)
+        };
+        match tokio::time::timeout(within, write).await {
+            Ok(r) => r,
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::IoError,
+                "session record write timed out",
+            ))),
+        }
     }
 
     /// A session's record, if any instance holds the session.
@@ -266,8 +284,8 @@ impl SharedSessions {
     }
 
     /// Records the call a request stream answers, run by this node. The receiver resolves
-    /// when the write was attempted (whatever the outcome: Redis being down must not hold
-    /// the call up).
+    /// when the write was attempted (whatever the outcome); none is returned while Redis
+    /// is failing, so an outage does not hold calls up.
     pub fn pending(
         &self,
         session: &Arc<str>,
@@ -282,7 +300,7 @@ impl SharedSessions {
             call,
             done,
         });
-        Some(rx)
+        self.healthy.load(Ordering::Relaxed).then_some(rx)
     }
 
     /// Keeps a session's keys alive (it was used).
@@ -480,6 +498,7 @@ async fn writer(
     ttl: u64,
     max_events: usize,
     mut rx: mpsc::Receiver<Write>,
+    healthy: Arc<AtomicBool>,
 ) {
     let mut failing = false;
     let mut batch = Vec::with_capacity(BATCH);
@@ -554,6 +573,7 @@ async fn writer(
             }
         }
         let outcome = pipe.query_async::<()>(&mut conn).await;
+        healthy.store(outcome.is_ok(), Ordering::Relaxed);
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
