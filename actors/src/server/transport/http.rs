@@ -10,7 +10,6 @@
 
 use awc::http::{header, StatusCode};
 use bytes::Bytes;
-use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde_json::value::RawValue;
 use std::cell::{Cell, RefCell};
@@ -20,7 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-use super::{forward_notification, upstream_error, CallResult, ConnEvent, OpenArgs, OutCall};
+use super::{
+    forward_notification, sse_events, upstream_error, CallResult, ConnEvent, OpenArgs, OutCall,
+    SseEvents as EventStream,
+};
 use crate::error::HubError;
 use crate::protocol::jsonrpc::{error_bytes, notification_bytes, request_bytes, response_bytes};
 use crate::protocol::{codes, version, Id, Message, RpcError};
@@ -35,9 +37,6 @@ const SESSION_GONE: &str = "the upstream forgot the session while answering";
 
 /// Resumptions of one call's SSE stream before giving up.
 const MAX_RESUMES: u32 = 5;
-
-type EventStream =
-    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<eventsource_stream::Event, String>>>>;
 
 /// Largest JSON response body accepted from an upstream.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -321,8 +320,7 @@ impl HttpConn {
     where
         S: futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin + 'static,
     {
-        let mut events: EventStream =
-            Box::pin(resp.eventsource().map(|r| r.map_err(|e| e.to_string())));
+        let mut events: EventStream = sse_events(resp);
         let mut last_event_id: Option<String> = None;
         let mut retry = Duration::from_millis(1000);
         let mut resumes = 0;
@@ -437,9 +435,7 @@ impl HttpConn {
             req = req.insert_header(("Mcp-Session-Id", s));
         }
         match req.send().await {
-            Ok(resp) if resp.status().is_success() => Some(Box::pin(
-                resp.eventsource().map(|r| r.map_err(|e| e.to_string())),
-            )),
+            Ok(resp) if resp.status().is_success() => Some(sse_events(resp)),
             Ok(resp) => {
                 tracing::warn!(event = "upstream.sse.resume_failed", server = %self.server, status = resp.status().as_u16());
                 if resp.status() == StatusCode::NOT_FOUND {

@@ -11,6 +11,9 @@ pub mod stdio;
 pub mod tls;
 
 use actix::prelude::*;
+use bytes::Bytes;
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::rc::Rc;
@@ -25,6 +28,26 @@ use crate::protocol::{version, Id, RpcError};
 
 /// Result of one upstream call: the raw `result`, or why there is none.
 pub type CallResult = Result<Box<RawValue>, HubError>;
+
+/// One event of an upstream's `text/event-stream` body (`event`, `data`, `id`, `retry`).
+pub use eventsource_stream::Event as SseEvent;
+
+/// An upstream's SSE body, parsed into events; an `Err` is the body failing (its text).
+pub type SseEvents = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<SseEvent, String>>>>;
+
+/// The upstream-side SSE parser: the one place the hub turns an upstream's
+/// `text/event-stream` body (chunks as they arrive) into events. Lines, multi-line `data:`,
+/// `id:`, `retry:` and chunk boundaries anywhere (mid-line, mid-character) are its job.
+/// Called by the Streamable HTTP transport ([`http`]: SSE answers to POSTs and their
+/// `Last-Event-ID` resumes) and the legacy SSE transport ([`sse`]); the fuzz target
+/// `fuzz/fuzz_targets/sse.rs` drives it with arbitrary bytes split at arbitrary points.
+pub fn sse_events<S, E>(body: S) -> SseEvents
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + 'static,
+    E: std::fmt::Display + 'static,
+{
+    Box::pin(body.eventsource().map(|r| r.map_err(|e| e.to_string())))
+}
 
 /// One call to send upstream. `id` is hub-unique; when the client asked for progress the
 /// params already carry `id` as the progress token and `progress` holds the client's own.
