@@ -54,14 +54,18 @@ where
     S: futures_util::Stream<Item = Result<Bytes, awc::error::PayloadError>> + Unpin + 'static,
 {
     use super::sse_limit::{bounded, SseReadError, MAX_EVENT_BYTES};
-    Box::pin(bounded(body, MAX_EVENT_BYTES).eventsource().map(|r| {
-        r.map_err(|e| match e {
-            eventsource_stream::EventStreamError::Transport(e @ SseReadError::TooLarge(_)) => {
-                SseFailure::TooLarge(e.to_string())
-            }
-            other => SseFailure::Broken(other.to_string()),
-        })
-    }))
+    Box::pin(
+        super::utf8_lossy(bounded(body, MAX_EVENT_BYTES))
+            .eventsource()
+            .map(|r| {
+                r.map_err(|e| match e {
+                    eventsource_stream::EventStreamError::Transport(
+                        e @ SseReadError::TooLarge(_),
+                    ) => SseFailure::TooLarge(e.to_string()),
+                    other => SseFailure::Broken(other.to_string()),
+                })
+            }),
+    )
 }
 
 /// Largest JSON response body accepted from an upstream.

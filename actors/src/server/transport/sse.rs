@@ -7,7 +7,6 @@
 //! restarted" and the ServerActor reconnects with backoff.
 
 use bytes::Bytes;
-use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -16,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::mux::{Mux, WRITE_QUEUE};
-use super::{ConnEvent, OpenArgs};
+use super::{sse_events, ConnEvent, OpenArgs};
 use crate::error::HubError;
 use crate::registry::ServerDef;
 
@@ -166,8 +165,10 @@ async fn read_events(
         Ok(Err(e)) => return format!("GET {url}: {e}"),
         Err(_) => return format!("GET {url}: no answer in 10 s"),
     };
-    let mut events =
-        super::sse_limit::bounded(resp, super::sse_limit::MAX_EVENT_BYTES).eventsource();
+    let mut events = sse_events(super::sse_limit::bounded(
+        resp,
+        super::sse_limit::MAX_EVENT_BYTES,
+    ));
     let mut endpoint_tx = Some(endpoint_tx);
     while let Some(ev) = events.next().await {
         let ev = match ev {
