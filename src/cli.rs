@@ -43,6 +43,10 @@ pub enum Command {
         /// Serve Streamable HTTP on this address instead of stdio (e.g. 127.0.0.1:0).
         #[arg(long)]
         http: Option<std::net::SocketAddr>,
+        /// Protocol era(s) to serve: legacy (2024-11-05 … 2025-11-25, the default), modern
+        /// (2026-07-28, stateless) or dual (both).
+        #[arg(long, default_value = "legacy")]
+        era: mcp_hub_demo::Era,
     },
 }
 

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         .config
         .or_else(|| Some(PathBuf::from("config/hub.toml")).filter(|p| p.exists()));
     match cli.command.unwrap_or(Command::Serve) {
-        Command::DemoServer { http } => demo(http),
+        Command::DemoServer { http, era } => demo(http, era),
         Command::Registry { action } => {
             let settings = match Settings::load(config.as_deref()) {
                 Ok(s) => s,
@@ -67,12 +67,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn demo(http: Option<std::net::SocketAddr>) -> ExitCode {
+fn demo(http: Option<std::net::SocketAddr>, era: mcp_hub_demo::Era) -> ExitCode {
     let transport = match http {
         Some(addr) => mcp_hub_demo::DemoTransport::Http(addr),
         None => mcp_hub_demo::DemoTransport::Stdio,
     };
-    match mcp_hub_demo::run(transport) {
+    match mcp_hub_demo::run_with_era(transport, era) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("demo-server: {e}")),
     }

@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
+use crate::modern::{self, Era, Mrtr};
 use crate::{prompts, resources, tools};
 
 /// Protocol revisions this server speaks, newest first.
@@ -262,18 +263,26 @@ pub struct Shared {
     requests: AtomicU64,
     cancelled: Mutex<Vec<Value>>,
     page_size: Option<usize>,
+    era: Era,
+    states: modern::StateBook,
 }
 
 impl Shared {
     /// New shared state. List page size comes from `MCP_DEMO_PAGE_SIZE`
     /// (unset or 0: every list fits in one page).
     pub fn new() -> Arc<Self> {
+        Self::with_era(Era::Legacy)
+    }
+
+    /// New shared state serving the given protocol era(s).
+    pub fn with_era(era: Era) -> Arc<Self> {
         let page_size = std::env::var("MCP_DEMO_PAGE_SIZE")
             .ok()
             .and_then(|s| s.trim().parse::<usize>().ok())
             .filter(|n| *n > 0);
         Arc::new(Self {
             page_size,
+            era,
             ..Self::default()
         })
     }
@@ -294,6 +303,11 @@ impl Shared {
 
     pub(crate) fn page_size(&self) -> Option<usize> {
         self.page_size
+    }
+
+    /// The protocol era(s) this process serves.
+    pub fn era(&self) -> Era {
+        self.era
     }
 }
 
@@ -453,12 +467,31 @@ impl Server {
         out: mpsc::UnboundedSender<Outbound>,
     ) {
         self.inner.shared.requests.fetch_add(1, Ordering::Relaxed);
+        let era = self.inner.shared.era;
+        if era.modern() && modern::request_meta(&params).is_some() {
+            return self.on_modern_request(id, method, params, out);
+        }
+        if !era.legacy() {
+            let err = if method == "initialize" {
+                let asked = params.get("protocolVersion").and_then(Value::as_str);
+                modern::unsupported_version(asked.unwrap_or(""))
+            } else {
+                RpcError::invalid_params(format!(
+                    "_meta[{}] is required (this server speaks {} only)",
+                    modern::META_VERSION,
+                    modern::MODERN_VERSION
+                ))
+            };
+            let _ = out.send(Outbound::Message(error_response(&id, &err)));
+            return;
+        }
         if method == "tools/call" {
             let ctx = Ctx {
                 server: self.clone(),
                 id: id.clone(),
                 out: out.clone(),
                 progress_token: progress_token(&params),
+                mrtr: None,
             };
             let key = id_key(&id);
             let server = self.clone();
@@ -483,6 +516,85 @@ impl Server {
             Err(e) => error_response(&id, &e),
         };
         let _ = out.send(Outbound::Message(msg));
+    }
+
+    /// A 2026-07-28 request: runs on a throwaway session built from its `_meta`.
+    fn on_modern_request(
+        &self,
+        id: Value,
+        method: String,
+        params: Value,
+        out: mpsc::UnboundedSender<Outbound>,
+    ) {
+        let reply = |r: Result<Value, RpcError>| {
+            let msg = match r {
+                Ok(v) => response(&id, v),
+                Err(e) => error_response(&id, &e),
+            };
+            let _ = out.send(Outbound::Message(msg));
+        };
+        let meta = match modern::request_meta(&params).map(modern::read_meta) {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => return reply(Err(e)),
+            None => return reply(Err(RpcError::invalid_params("missing _meta"))),
+        };
+        if modern::is_removed(&method) {
+            return reply(Err(RpcError::new(
+                codes::METHOD_NOT_FOUND,
+                format!(
+                    "Method not found: {method} (removed in {})",
+                    modern::MODERN_VERSION
+                ),
+            )));
+        }
+        let shared = self.inner.shared.clone();
+        let eph = Server::new(shared.clone(), self.inner.unsolicited.clone());
+        {
+            let mut st = lock(&eph.inner.state);
+            st.protocol_version = modern::MODERN_VERSION.to_string();
+            st.client_capabilities = meta.capabilities;
+            st.log_level = meta.log_level;
+        }
+        match method.as_str() {
+            "server/discover" => reply(Ok(modern::finish(&method, modern::discover(shared.era)))),
+            "tools/call" => {
+                let mrtr = match shared.states.begin(&params) {
+                    Ok(m) => Arc::new(m),
+                    Err(e) => return reply(Err(e)),
+                };
+                let ctx = Ctx {
+                    server: eph,
+                    id: id.clone(),
+                    out,
+                    progress_token: progress_token(&params),
+                    mrtr: Some(mrtr.clone()),
+                };
+                let key = id_key(&id);
+                let task_key = key.clone();
+                let owner = self.clone();
+                let mut running = lock(&self.inner.running);
+                let handle = tokio::spawn(async move {
+                    let result = tools::call(&ctx, &params).await;
+                    lock(&owner.inner.running).remove(&task_key);
+                    let asked = mrtr.asked();
+                    let msg = if !asked.is_empty() {
+                        let state = shared.states.issue(&params, &mrtr);
+                        response(&ctx.id, modern::input_required(asked, &state))
+                    } else {
+                        match result {
+                            Ok(r) => response(&ctx.id, modern::finish("tools/call", r)),
+                            Err(e) => error_response(&ctx.id, &e),
+                        }
+                    };
+                    let _ = ctx.out.send(Outbound::Message(msg));
+                });
+                running.insert(key, handle.abort_handle());
+            }
+            _ => reply(
+                eph.dispatch(&method, &params)
+                    .map(|r| modern::finish(&method, r)),
+            ),
+        }
     }
 
     /// Every method except `tools/call` answers immediately.
@@ -670,6 +782,8 @@ pub(crate) struct Ctx {
     pub(crate) id: Value,
     pub(crate) out: mpsc::UnboundedSender<Outbound>,
     pub(crate) progress_token: Option<Value>,
+    /// MRTR bookkeeping of a modern call (`None`: legacy, real server→client requests).
+    pub(crate) mrtr: Option<Arc<Mrtr>>,
 }
 
 /// Removes a pending server→client request when its waiter goes away.
@@ -750,6 +864,9 @@ impl Ctx {
     /// Sends a server→client request on this request's stream and waits for
     /// the client's response; returns its `result`, or its `error`.
     pub(crate) async fn request(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        if let Some(m) = &self.mrtr {
+            return m.request(method, params);
+        }
         let n = self
             .server
             .inner

@@ -55,15 +55,20 @@ const ORPHAN_TTL: Duration = Duration::from_secs(300);
 const GET_STREAM: &str = "get";
 
 /// Runs the HTTP server on an actix system until it is stopped.
-pub(crate) fn run(addr: SocketAddr) -> io::Result<()> {
-    actix_web::rt::System::new().block_on(serve(addr))
+pub(crate) fn run(addr: SocketAddr, era: crate::Era) -> io::Result<()> {
+    actix_web::rt::System::new().block_on(serve_with_era(addr, era))
 }
 
 /// Binds `addr`, prints `listening on http://ADDR/mcp` to stderr, and serves.
 /// Must run inside an actix system (see [`crate::run`]).
 pub async fn serve(addr: SocketAddr) -> io::Result<()> {
+    serve_with_era(addr, crate::Era::Legacy).await
+}
+
+/// Like [`serve`], serving the given protocol era(s).
+pub async fn serve_with_era(addr: SocketAddr, era: crate::Era) -> io::Result<()> {
     let state = web::Data::new(AppState {
-        shared: Shared::new(),
+        shared: Shared::with_era(era),
         sessions: RwLock::new(HashMap::new()),
         check_host: addr.ip().is_loopback(),
     });
@@ -385,7 +390,15 @@ async fn method_not_allowed() -> HttpResponse {
 }
 
 async fn post_mcp(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> HttpResponse {
-    if let Some(r) = state.check_origin(&req).or_else(|| check_version(&req)) {
+    if let Some(r) = state.check_origin(&req) {
+        return r;
+    }
+    if state.shared.era().modern() {
+        if let Some(r) = post_modern(&req, &body, &state).await {
+            return r;
+        }
+    }
+    if let Some(r) = check_version(&req) {
         return r;
     }
     if let Some(ct) = header_str(&req, "content-type") {
@@ -443,6 +456,84 @@ async fn post_mcp(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> 
         return HttpResponse::Accepted().finish();
     }
     respond(session, rx, req_id, json_ok, sse_ok).await
+}
+
+/// A POST carrying modern `_meta` (or any POST to a modern-only server) is
+/// served statelessly: headers checked against the body, no session, the
+/// answer as JSON (or one SSE body for SSE-only clients). `None`: not modern,
+/// continue with the legacy path.
+async fn post_modern(req: &HttpRequest, body: &[u8], state: &AppState) -> Option<HttpResponse> {
+    let msg: Value = serde_json::from_slice(body).ok()?;
+    let (id, method, params) = match classify(&msg) {
+        Kind::Request { id, method, params } => (id, method, params),
+        Kind::Notification { .. } | Kind::Response { .. } if !state.shared.era().legacy() => {
+            return Some(HttpResponse::Accepted().finish())
+        }
+        _ => return None,
+    };
+    let meta = crate::modern::request_meta(&params);
+    if meta.is_none() && state.shared.era().legacy() {
+        return None;
+    }
+    let bad = |code: i64, m: String| {
+        json_response(
+            StatusCode::BAD_REQUEST,
+            &error_response(&id, &RpcError::new(code, m)),
+            None,
+        )
+    };
+    if let Some(meta) = meta {
+        let v = meta
+            .get(crate::modern::META_VERSION)
+            .and_then(Value::as_str);
+        if header_str(req, VERSION_HEADER) != v {
+            return Some(bad(
+                crate::modern::HEADER_MISMATCH,
+                "MCP-Protocol-Version header does not match _meta".into(),
+            ));
+        }
+        if header_str(req, "mcp-method") != Some(method.as_str()) {
+            return Some(bad(
+                crate::modern::HEADER_MISMATCH,
+                "Mcp-Method header does not match the body".into(),
+            ));
+        }
+    }
+    let (json_ok, _) = accepts(req);
+    let (utx, _urx) = mpsc::unbounded_channel();
+    let server = Server::new(state.shared.clone(), utx);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    server.handle(msg, tx);
+    let mut before = Vec::new();
+    let answer = loop {
+        match rx.recv().await {
+            Some(Outbound::Message(v)) if is_final(&v, &id) => break v,
+            Some(Outbound::Message(v)) => before.push(v),
+            Some(Outbound::CloseStream { .. }) => {}
+            None => {
+                let err = RpcError::new(codes::INTERNAL_ERROR, "Request cancelled");
+                break error_response(&id, &err);
+            }
+        }
+    };
+    let status = match answer["error"]["code"].as_i64() {
+        Some(codes::METHOD_NOT_FOUND) => StatusCode::NOT_FOUND,
+        Some(codes::INVALID_PARAMS | crate::modern::UNSUPPORTED_VERSION) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    if json_ok || status != StatusCode::OK {
+        return Some(json_response(status, &answer, None));
+    }
+    let mut sse = Vec::new();
+    for m in before.iter().chain(std::iter::once(&answer)) {
+        sse.extend_from_slice(&message_frame(None, m));
+    }
+    Some(
+        HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .body(sse),
+    )
 }
 
 async fn initialize(state: &AppState, msg: Value, id: Value, json_ok: bool) -> HttpResponse {

@@ -13,12 +13,14 @@
 
 pub mod core;
 pub mod http;
+pub mod modern;
 mod prompts;
 mod resources;
 pub mod stdio;
 mod tools;
 
 pub use crate::core::{Outbound, RpcError, Server, Shared};
+pub use crate::modern::Era;
 
 /// Which transport the demo server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +38,13 @@ pub enum DemoTransport {
 /// `listening on http://ADDR/mcp` to stderr once bound (ADDR is the real
 /// bound address, so port 0 works).
 pub fn run(transport: DemoTransport) -> std::io::Result<()> {
+    run_with_era(transport, Era::Legacy)
+}
+
+/// Like [`run`], serving the given protocol era(s) (see [`Era`]).
+pub fn run_with_era(transport: DemoTransport, era: Era) -> std::io::Result<()> {
     match transport {
-        DemoTransport::Stdio => stdio::run(),
-        DemoTransport::Http(addr) => http::run(addr),
+        DemoTransport::Stdio => stdio::run(era),
+        DemoTransport::Http(addr) => http::run(addr, era),
     }
 }

@@ -17,11 +17,15 @@ use crate::core::{codes, error_response, Outbound, RpcError, Server, Shared};
 const EOF_GRACE: Duration = Duration::from_millis(250);
 
 /// Runs the stdio server on a current-thread runtime until stdin closes.
-pub(crate) fn run() -> io::Result<()> {
+pub(crate) fn run(era: crate::Era) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let result = rt.block_on(serve(tokio::io::stdin(), tokio::io::stdout()));
+    let result = rt.block_on(serve_with(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        Shared::with_era(era),
+    ));
     // Abandon handlers still running (e.g. a long sleep) instead of waiting.
     rt.shutdown_timeout(Duration::from_millis(100));
     result
@@ -33,10 +37,19 @@ where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    serve_with(input, output, Shared::new()).await
+}
+
+/// Like [`serve`], with the given process-wide state (e.g. [`Shared::with_era`]).
+pub async fn serve_with<R, W>(input: R, output: W, shared: std::sync::Arc<Shared>) -> io::Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, rx) = mpsc::unbounded_channel::<Outbound>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let writer = tokio::spawn(write_loop(output, rx, stop_rx));
-    let server = Server::new(Shared::new(), tx.clone());
+    let server = Server::new(shared, tx.clone());
 
     let mut reader = BufReader::new(input);
     let mut line = Vec::with_capacity(4096);

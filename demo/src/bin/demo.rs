@@ -3,10 +3,22 @@
 
 use std::process::ExitCode;
 
-use mcp_hub_demo::{run, DemoTransport};
+use mcp_hub_demo::{run_with_era, DemoTransport, Era};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut era = Era::Legacy;
+    if let Some(i) = args.iter().position(|a| a == "--era") {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        era = match value.parse() {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+        args.drain(i..(i + 2).min(args.len()));
+    }
     let transport = match args.as_slice() {
         [] => DemoTransport::Stdio,
         [flag, addr] if flag == "--http" => match addr.parse() {
@@ -17,11 +29,11 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: demo [--http ADDR]");
+            eprintln!("usage: demo [--era legacy|modern|dual] [--http ADDR]");
             return ExitCode::from(2);
         }
     };
-    match run(transport) {
+    match run_with_era(transport, era) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo server: {e}");
