@@ -8,6 +8,7 @@ mod helpers;
 mod admin;
 mod binary;
 mod e2e_clients;
+mod eras;
 mod faults;
 mod hardening;
 mod mcp_basics;

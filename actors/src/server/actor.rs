@@ -42,6 +42,10 @@ const QUEUE_CAP: usize = 1024;
 const PEER_FAILURE_MEMORY: Duration = Duration::from_secs(crate::nodes::NODE_TTL_SECS);
 /// Longest pause between a forwarder's attempts to reach a peer.
 const PEER_RETRY_MAX: Duration = Duration::from_secs(2);
+/// How often a modern Streamable HTTP upstream's lists are re-read (it has no
+/// `list_changed` stream the hub listens on).
+const MODERN_RELIST: Duration = Duration::from_secs(30);
+
 /// Time allowed for a handshake plus the initial list loads.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -189,6 +193,9 @@ impl ServerActor {
             queue_depth: self.waiters.len() + self.exclusive.len(),
             protocol_version: (!catalog.protocol_version.is_empty())
                 .then(|| catalog.protocol_version.clone()),
+            era: (!catalog.protocol_version.is_empty())
+                .then(|| self.conn.as_ref().map(|c| c.era().as_str()))
+                .flatten(),
             upstream_session: self
                 .conn
                 .as_ref()
@@ -574,7 +581,22 @@ impl ServerActor {
         }
     }
 
+    /// A modern Streamable HTTP upstream has no stream to announce `list_changed` on (the
+    /// hub does not hold a `subscriptions/listen` open): its lists are re-read every
+    /// [`MODERN_RELIST`] and clients hear `list_changed` only when they differ.
+    fn relist_modern(&mut self, ctx: &mut Context<Self>) {
+        let modern_http = matches!(&self.conn, Some(c @ Conn::Http(_)) if c.era() == super::transport::modern::UpstreamEra::Modern);
+        if self.status == Status::Ready && modern_http {
+            self.reload_lists_if(ctx, true);
+        }
+    }
+
     fn reload_lists(&mut self, ctx: &mut Context<Self>) {
+        self.reload_lists_if(ctx, false);
+    }
+
+    /// Re-reads the lists; with `only_if_changed`, an identical result changes nothing.
+    fn reload_lists_if(&mut self, ctx: &mut Context<Self>, only_if_changed: bool) {
         let Some(conn) = self.conn.clone() else {
             return;
         };
@@ -592,6 +614,9 @@ impl ServerActor {
             }
             match res {
                 Ok(catalog) => {
+                    if only_if_changed && act.catalog_tx.borrow().same_lists(&catalog) {
+                        return;
+                    }
                     act.catalog_tx.send_replace(Arc::new(catalog));
                     let _ = act.env.events.send(HubEvent::CatalogChanged { server: act.id.clone() });
                     act.publish_runtime();
@@ -638,6 +663,7 @@ impl Actor for ServerActor {
         if !every.is_zero() {
             ctx.run_interval(every, |act, ctx| act.health_check(ctx));
         }
+        ctx.run_interval(MODERN_RELIST, |act, ctx| act.relist_modern(ctx));
         self.start_worker_timers(ctx);
     }
 

@@ -219,6 +219,20 @@ fn compile_input_schema(
 }
 
 impl Catalog {
+    /// Whether `other` lists the same tools, prompts, resources and templates (as sent).
+    pub fn same_lists(&self, other: &Catalog) -> bool {
+        fn raws<'a>(e: impl Iterator<Item = &'a RawValue>) -> Vec<&'a str> {
+            e.map(RawValue::get).collect()
+        }
+        raws(self.tools.iter().map(|e| &*e.raw)) == raws(other.tools.iter().map(|e| &*e.raw))
+            && raws(self.prompts.iter().map(|e| &*e.raw))
+                == raws(other.prompts.iter().map(|e| &*e.raw))
+            && raws(self.resources.iter().map(|r| &**r))
+                == raws(other.resources.iter().map(|r| &**r))
+            && raws(self.templates.iter().map(|r| &**r))
+                == raws(other.templates.iter().map(|r| &**r))
+    }
+
     /// A catalog with this one's handshake fields and empty lists, to reload lists into.
     pub fn handshake_copy(&self) -> Catalog {
         Catalog {

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod children;
 pub mod deadline;
 pub mod exclusive;
+pub mod input_collector;
 pub mod latency;
 mod messages;
 pub mod openapi;

@@ -48,6 +48,9 @@ pub struct RuntimeStatus {
     /// Protocol revision agreed with the upstream.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol_version: Option<String>,
+    /// Protocol era detected at the handshake: `"legacy"` or `"modern"` (2026-07-28).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub era: Option<&'static str>,
     /// Whether an upstream MCP session id is held (the id itself is a credential).
     pub upstream_session: bool,
     /// A server placed on other nodes: the node this one forwards its calls to.
@@ -86,6 +89,7 @@ impl RuntimeStatus {
             in_flight: 0,
             queue_depth: 0,
             protocol_version: None,
+            era: None,
             upstream_session: false,
             forwarded_to: None,
             tool_count: 0,

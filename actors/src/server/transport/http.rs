@@ -84,6 +84,8 @@ pub struct HttpConn {
     session_gone: Cell<bool>,
     inflight: RefCell<HashMap<u64, oneshot::Sender<()>>>,
     args: OpenArgs,
+    /// The protocol era the handshake detected (modern: no session, per-request headers).
+    pub era: Cell<super::modern::UpstreamEra>,
 }
 
 struct InflightGuard<'a> {
@@ -131,6 +133,7 @@ impl HttpConn {
             session_gone: Cell::new(false),
             inflight: RefCell::new(HashMap::new()),
             args,
+            era: Cell::new(super::modern::UpstreamEra::Legacy),
         }))
     }
 
@@ -142,6 +145,11 @@ impl HttpConn {
     /// Records the negotiated version, sent as `MCP-Protocol-Version` from now on.
     pub fn set_protocol_version(&self, v: &str) {
         *self.protocol_version.borrow_mut() = v.to_string();
+    }
+
+    /// The server id.
+    pub fn server(&self) -> &Arc<str> {
+        &self.server
     }
 
     fn request(&self, request_id: Option<&str>, session: Option<&str>) -> awc::ClientRequest {
@@ -235,8 +243,19 @@ impl HttpConn {
         loop {
             let gen = self.session_gen.get();
             let session = self.session.borrow().clone();
-            let mut resp = self
-                .request(Some(&call.ctx.request_id), session.as_deref())
+            let mut req = self.request(Some(&call.ctx.request_id), session.as_deref());
+            if self.era.get() == super::modern::UpstreamEra::Modern
+                || call.method == "server/discover"
+            {
+                req = req
+                    .insert_header(("MCP-Protocol-Version", crate::protocol::modern::VERSION))
+                    .insert_header(("Mcp-Method", call.method.as_str()));
+                if let Some(name) = super::modern::name_header(&call.method, call.params.as_deref())
+                {
+                    req = req.insert_header(("Mcp-Name", super::modern::header_value(&name)));
+                }
+            }
+            let mut resp = req
                 .send_body(body.clone())
                 .await
                 .map_err(|e| self.unreachable(e))?;
@@ -528,6 +547,11 @@ impl HttpConn {
         let was_waiting = waiting.is_some();
         if let Some(tx) = waiting {
             let _ = tx.send(());
+        }
+        // Modern upstreams: closing the answer stream (dropping the exchange above) is the
+        // cancellation; there is no notification to POST.
+        if self.era.get() == super::modern::UpstreamEra::Modern {
+            return;
         }
         if was_waiting || force {
             self.post_message(notification);

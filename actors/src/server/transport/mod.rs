@@ -4,6 +4,7 @@
 //! the actor as [`ConnEvent`]s.
 
 pub mod http;
+pub mod modern;
 pub mod mux;
 pub mod rest;
 pub mod sse;
@@ -186,8 +187,45 @@ pub struct OpenArgs {
 }
 
 impl Conn {
-    /// Sends a request and waits for its response.
+    /// Sends a request and waits for its response. On a modern upstream the request gets
+    /// the per-request `_meta` and an `input_required` answer is bridged to the client
+    /// (see [`modern`]).
     pub async fn call(&self, call: OutCall) -> CallResult {
+        if self.era() == modern::UpstreamEra::Modern {
+            let server = self.server_id();
+            return modern::call(self, &server, call).await;
+        }
+        self.call_raw(call).await
+    }
+
+    /// The protocol era detected at the handshake.
+    pub fn era(&self) -> modern::UpstreamEra {
+        match self {
+            Conn::Stdio(c) => c.era.get(),
+            Conn::Http(c) => c.era.get(),
+            Conn::Sse(_) | Conn::Rest(_) => modern::UpstreamEra::Legacy,
+        }
+    }
+
+    fn set_era(&self, era: modern::UpstreamEra) {
+        match self {
+            Conn::Stdio(c) => c.era.set(era),
+            Conn::Http(c) => c.era.set(era),
+            Conn::Sse(_) | Conn::Rest(_) => {}
+        }
+    }
+
+    fn server_id(&self) -> Arc<str> {
+        match self {
+            Conn::Stdio(c) => c.mux.server().clone(),
+            Conn::Sse(c) => c.mux.server().clone(),
+            Conn::Http(c) => c.server().clone(),
+            Conn::Rest(_) => Arc::from("rest"),
+        }
+    }
+
+    /// Sends a request as is and waits for its response.
+    pub async fn call_raw(&self, call: OutCall) -> CallResult {
         match self {
             Conn::Stdio(c) => c.mux.call(call).await,
             Conn::Sse(c) => c.mux.call(call).await,
@@ -268,9 +306,28 @@ impl Conn {
         }
     }
 
-    /// The legacy handshake: `initialize`, then `notifications/initialized`. Returns a catalog
-    /// with the handshake fields filled in.
+    /// Era detection, then the handshake of that era: a stdio or Streamable HTTP upstream is
+    /// first asked `server/discover` (modern); anything but a modern answer falls back to
+    /// the legacy `initialize`. Returns a catalog with the handshake fields filled in.
     pub async fn handshake(&self, server: &str) -> Result<Catalog, HubError> {
+        if matches!(self, Conn::Stdio(_) | Conn::Http(_)) {
+            if let Some(catalog) = modern::probe(self, server).await {
+                self.set_era(modern::UpstreamEra::Modern);
+                tracing::info!(
+                    event = "upstream.era",
+                    server,
+                    era = "modern",
+                    "upstream.era"
+                );
+                return Ok(catalog);
+            }
+        }
+        self.set_era(modern::UpstreamEra::Legacy);
+        self.legacy_handshake(server).await
+    }
+
+    /// The legacy handshake: `initialize`, then `notifications/initialized`.
+    async fn legacy_handshake(&self, server: &str) -> Result<Catalog, HubError> {
         let params = to_raw(&serde_json::json!({
             "protocolVersion": version::LATEST,
             "capabilities": {
@@ -339,6 +396,10 @@ impl Conn {
 
     /// A liveness check (`ping`).
     pub async fn ping(&self) -> CallResult {
+        // 2026-07-28 removed `ping`; `server/discover` is the cheapest modern request.
+        if self.era() == modern::UpstreamEra::Modern {
+            return self.call(internal_call("server/discover", None)).await;
+        }
         self.call(internal_call("ping", None)).await
     }
 

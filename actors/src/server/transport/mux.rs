@@ -63,6 +63,11 @@ impl Mux {
         }
     }
 
+    /// The server id this multiplexer belongs to.
+    pub fn server(&self) -> &Arc<str> {
+        &self.server
+    }
+
     /// Sends a request and waits for its response.
     pub async fn call(&self, call: OutCall) -> CallResult {
         let (tx, rx) = oneshot::channel();

@@ -30,6 +30,8 @@ pub struct StdioConn {
     pid: Option<u32>,
     /// Stop request: `true` graceful, `false` SIGKILL at once.
     kill: RefCell<Option<oneshot::Sender<bool>>>,
+    /// The protocol era the handshake detected.
+    pub era: std::cell::Cell<super::modern::UpstreamEra>,
 }
 
 impl StdioConn {
@@ -84,6 +86,7 @@ impl StdioConn {
             mux: Mux::new(args.server.clone(), writer, args.reply_to.clone()),
             pid,
             kill: RefCell::new(Some(kill_tx)),
+            era: std::cell::Cell::new(super::modern::UpstreamEra::Legacy),
         });
         actix::spawn(write_loop(stdin, write_rx, close_rx));
         actix::spawn(stderr_loop(args.server.clone(), stderr));

@@ -1,0 +1,249 @@
+//! The hub as a client of 2026-07-28 ("modern") upstreams: era detection (shown in the
+//! admin runtime status), legacy session clients calling modern and dual upstreams over
+//! stdio and HTTP, the legacy-client → modern-upstream elicitation bridge (`input_required`
+//! turned into a real `elicitation/create` on the client's stream, then retried), and a
+//! modern client calling a modern upstream through the hub.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mcp_hub_actors::registry::ServerDef;
+
+use crate::helpers::*;
+
+const V: &str = "2026-07-28";
+
+/// The demo server as a stdio upstream speaking `era`.
+fn demo_stdio_era(id: &str, era: &str) -> ServerDef {
+    serde_json::from_value(json!({
+        "id": id, "transport": "stdio", "command": "@self",
+        "args": ["demo-server", "--era", era]
+    }))
+    .unwrap()
+}
+
+/// The demo server over Streamable HTTP speaking `era`.
+fn demo_http_era(era: &str) -> DemoHttp {
+    let mut child = Command::new(hub_bin())
+        .args(["demo-server", "--era", era, "--http", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines.next().expect("demo exited").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    DemoHttp { child, url }
+}
+
+fn era_of(app: &TestApp, server: &str) -> Option<&'static str> {
+    app.state
+        .servers
+        .get(server)
+        .and_then(|h| h.runtime.borrow().era)
+}
+
+async fn admin_runtime(app: &TestApp, server: &str) -> Value {
+    let mut resp = http_client()
+        .get(app.url(&format!("/api/servers/{server}")))
+        .send()
+        .await
+        .unwrap();
+    resp.json::<Value>()
+        .limit(1 << 20)
+        .await
+        .unwrap_or(Value::Null)
+}
+
+#[actix_web::test]
+async fn each_upstream_era_is_detected_and_shown_in_the_runtime_status() {
+    let http_modern = demo_http_era("modern");
+    let http_legacy = demo_http_era("legacy");
+    let app = spawn_app_with(|s| {
+        s.servers = vec![
+            demo_stdio_era("smodern", "modern"),
+            demo_stdio_era("sdual", "dual"),
+            demo_stdio("slegacy"),
+            http_def("hmodern", &http_modern.url),
+            http_def("hlegacy", &http_legacy.url),
+        ];
+    })
+    .await;
+    for (id, era) in [
+        ("smodern", "modern"),
+        ("sdual", "modern"),
+        ("slegacy", "legacy"),
+        ("hmodern", "modern"),
+        ("hlegacy", "legacy"),
+    ] {
+        app.wait_ready(id, Duration::from_secs(15)).await;
+        assert_eq!(era_of(&app, id), Some(era), "{id}");
+    }
+    let status = admin_runtime(&app, "smodern").await;
+    assert!(status.to_string().contains(r#""era":"modern""#), "{status}");
+}
+
+#[actix_web::test]
+async fn a_legacy_client_calls_tools_on_modern_dual_and_http_modern_upstreams() {
+    let http_modern = demo_http_era("modern");
+    let app = spawn_app_with(|s| {
+        s.servers = vec![
+            demo_stdio_era("smodern", "modern"),
+            demo_stdio_era("sdual", "dual"),
+            http_def("hmodern", &http_modern.url),
+        ];
+    })
+    .await;
+    for id in ["smodern", "sdual", "hmodern"] {
+        app.wait_ready(id, Duration::from_secs(15)).await;
+        let mut c = McpClient::connect(app.url(&format!("/mcp/{id}"))).await;
+        let list = c.request("tools/list", json!({})).await;
+        let tools = list.response["result"]["tools"].as_array().cloned();
+        assert!(
+            tools.is_some_and(|t| t.iter().any(|t| t["name"] == "echo")),
+            "{id}: {list:?}"
+        );
+        let r = c.call_tool("add", json!({ "a": 2, "b": 40 })).await;
+        assert!(text_of(&r).contains("42"), "{id}: {r}");
+        let prompts = c.request("prompts/list", json!({})).await;
+        assert!(
+            prompts.response["result"]["prompts"].is_array(),
+            "{id}: {prompts:?}"
+        );
+        let res = c
+            .request("resources/read", json!({ "uri": "test://static-text" }))
+            .await;
+        assert!(
+            res.response["result"]["contents"].is_array(),
+            "{id}: {res:?}"
+        );
+    }
+    // Through the aggregate endpoint, namespaced.
+    let mut c = McpClient::connect(app.url("/mcp")).await;
+    let r = c.call_tool("smodern__echo", json!({ "text": "hi" })).await;
+    assert!(text_of(&r).contains("hi"), "{r}");
+}
+
+async fn legacy_elicitation_round_trip(app: &TestApp, server: &str) {
+    let mut c = McpClient::connect(app.url(&format!("/mcp/{server}"))).await;
+    let body = json!({ "jsonrpc": "2.0", "id": 91, "method": "tools/call",
+        "params": { "name": "test_elicitation", "arguments": { "message": "Who are you?" } } });
+    let r = c
+        .send_raw(serde_json::to_vec(&body).unwrap(), |req| {
+            (req["method"] == "elicitation/create").then(|| {
+                assert_eq!(req["params"]["message"], "Who are you?");
+                json!({ "action": "accept", "content": { "username": "ada", "email": "ada@example.com" } })
+            })
+        })
+        .await;
+    assert!(
+        r.messages
+            .iter()
+            .any(|m| m["method"] == "elicitation/create"),
+        "{server}: {r:?}"
+    );
+    assert_eq!(r.response["id"], 91);
+    let text = text_of(&r.response["result"]);
+    assert!(
+        text.contains("accept") && text.contains("ada@example.com"),
+        "{server}: {r:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_legacy_clients_elicitation_round_trip_reaches_a_modern_upstream() {
+    let http_modern = demo_http_era("modern");
+    let app = spawn_app_with(|s| {
+        s.servers = vec![
+            demo_stdio_era("smodern", "modern"),
+            http_def("hmodern", &http_modern.url),
+        ];
+    })
+    .await;
+    for id in ["smodern", "hmodern"] {
+        app.wait_ready(id, Duration::from_secs(15)).await;
+        legacy_elicitation_round_trip(&app, id).await;
+    }
+}
+
+/// POSTs one modern request to the hub and returns the JSON-RPC answer.
+async fn modern_post(url: &str, method: &str, params: Value) -> Value {
+    let mut req = http_client()
+        .post(url)
+        .insert_header(("Content-Type", "application/json"))
+        .insert_header(("Accept", "application/json"))
+        .insert_header(("MCP-Protocol-Version", V))
+        .insert_header(("Mcp-Method", method));
+    if let Some(n) = params
+        .get("name")
+        .or_else(|| params.get("uri"))
+        .and_then(Value::as_str)
+    {
+        req = req.insert_header(("Mcp-Name", n.to_string()));
+    }
+    let body = json!({ "jsonrpc": "2.0", "id": 5, "method": method, "params": params });
+    let mut resp = req.send_json(&body).await.unwrap();
+    resp.json::<Value>().limit(1 << 20).await.unwrap()
+}
+
+fn modern_meta(caps: Value) -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": V,
+        "io.modelcontextprotocol/clientCapabilities": caps,
+        "io.modelcontextprotocol/clientInfo": { "name": "eras-test", "version": "1" },
+    })
+}
+
+#[actix_web::test]
+async fn a_modern_client_calls_a_modern_upstream_and_answers_its_elicitation() {
+    let app = spawn_app_with(|s| s.servers = vec![demo_stdio_era("smodern", "modern")]).await;
+    app.wait_ready("smodern", Duration::from_secs(15)).await;
+    let url = app.url("/mcp/smodern");
+    let r = modern_post(
+        &url,
+        "tools/call",
+        json!({ "name": "add", "arguments": { "a": 1, "b": 2 }, "_meta": modern_meta(json!({})) }),
+    )
+    .await;
+    assert!(text_of(&r["result"]).contains('3'), "{r}");
+
+    let call = |extra: Value| {
+        let mut p = json!({ "name": "test_elicitation", "arguments": { "message": "Name?" },
+            "_meta": modern_meta(json!({ "elicitation": {} })) });
+        if let (Some(p), Some(e)) = (p.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        p
+    };
+    let first = modern_post(&url, "tools/call", call(json!({}))).await;
+    let res = &first["result"];
+    assert_eq!(res["resultType"], "input_required", "{first}");
+    let (key, req) = res["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    assert_eq!(req["method"], "elicitation/create", "{first}");
+    let state = res["requestState"].clone();
+    let done = modern_post(
+        &url,
+        "tools/call",
+        call(json!({
+            "inputResponses": { key.as_str(): { "action": "accept", "content": { "username": "bob", "email": "bob@example.com" } } },
+            "requestState": state,
+        })),
+    )
+    .await;
+    let text = text_of(&done["result"]);
+    assert!(text.contains("bob@example.com"), "{done}");
+}
