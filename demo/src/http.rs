@@ -499,17 +499,17 @@ async fn post_modern(req: &HttpRequest, body: &[u8], state: &AppState) -> Option
             ));
         }
     }
-    let (json_ok, _) = accepts(req);
+    let (json_ok, sse_ok) = accepts(req);
     let (utx, _urx) = mpsc::unbounded_channel();
     let server = Server::new(state.shared.clone(), utx);
     let (tx, mut rx) = mpsc::unbounded_channel();
     server.handle(msg, tx);
-    let mut before = Vec::new();
     let answer = loop {
         match rx.recv().await {
             Some(Outbound::Message(v)) if is_final(&v, &id) => break v,
-            Some(Outbound::Message(v)) => before.push(v),
-            Some(Outbound::CloseStream { .. }) => {}
+            // Something comes before the answer (progress, a log message): stream it all.
+            Some(Outbound::Message(v)) if sse_ok => return Some(modern_sse(v, rx, id)),
+            Some(_) => {}
             None => {
                 let err = RpcError::new(codes::INTERNAL_ERROR, "Request cancelled");
                 break error_response(&id, &err);
@@ -524,16 +524,33 @@ async fn post_modern(req: &HttpRequest, body: &[u8], state: &AppState) -> Option
     if json_ok || status != StatusCode::OK {
         return Some(json_response(status, &answer, None));
     }
-    let mut sse = Vec::new();
-    for m in before.iter().chain(std::iter::once(&answer)) {
-        sse.extend_from_slice(&message_frame(None, m));
-    }
     Some(
         HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .body(sse),
+            .body(message_frame(None, &answer)),
     )
+}
+
+/// A modern SSE answer: `first`, then everything the handler emits up to its answer. No
+/// event ids (2026-07-28 has no resumption); closing the stream drops the handler's output.
+fn modern_sse(first: Value, mut rx: mpsc::UnboundedReceiver<Outbound>, id: Value) -> HttpResponse {
+    let (btx, brx) = mpsc::unbounded_channel();
+    let _ = btx.send(message_frame(None, &first));
+    tokio::spawn(async move {
+        while let Some(item) = rx.recv().await {
+            let Outbound::Message(v) = item else { continue };
+            let last = is_final(&v, &id);
+            if btx.send(message_frame(None, &v)).is_err() || last {
+                break;
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .body(SseBody { rx: brx })
 }
 
 async fn initialize(state: &AppState, msg: Value, id: Value, json_ok: bool) -> HttpResponse {

@@ -1,6 +1,11 @@
 //! The official SDK clients against the real hub: the TypeScript SDK 1.x and the Python SDK
 //! run initialize, tools/list, tools/call with progress, a resource read, a prompt, and
 //! DELETE, over Streamable HTTP (`/mcp`) and the legacy HTTP+SSE transport (`/sse`). `scripts/test.sh` installs them and sets MCP_HUB_E2E_NODE / MCP_HUB_E2E_PYTHON.
+//!
+//! The upstream-era matrix: the TypeScript SDK 1.x (legacy) and the Python SDK 2.x
+//! (2026-07-28, MCP_HUB_E2E_PYTHON_MODERN) each call every kind of upstream: modern and
+//! legacy stdio demos, modern and legacy Streamable HTTP demos, and a legacy HTTP+SSE
+//! upstream (another hub's `/sse/demo`).
 
 use std::time::Duration;
 
@@ -79,4 +84,61 @@ async fn python_sdk_client_works_through_the_hub() {
         &["--transport", "sse"],
     )
     .await;
+}
+
+/// One hub in front of every kind of upstream; the other values keep the upstreams alive.
+async fn every_era() -> (TestApp, TestApp, DemoHttp, DemoHttp) {
+    let legacy_hub = spawn_app().await;
+    legacy_hub.wait_ready("demo", Duration::from_secs(10)).await;
+    let sse_url = legacy_hub.url("/sse/demo");
+    let http_modern = demo_http_era("modern");
+    let http_legacy = demo_http_era("legacy");
+    let (hm, hl) = (http_modern.url.clone(), http_legacy.url.clone());
+    let app = spawn_app_with(move |s| {
+        s.servers = vec![
+            demo_stdio_era("smodern", "modern"),
+            demo_stdio("slegacy"),
+            http_def("hmodern", &hm),
+            http_def("hlegacy", &hl),
+            serde_json::from_value(
+                serde_json::json!({ "id": "sse", "transport": "sse", "url": sse_url }),
+            )
+            .unwrap(),
+        ];
+    })
+    .await;
+    for id in ERA_UPSTREAMS {
+        app.wait_ready(id, Duration::from_secs(15)).await;
+    }
+    (app, legacy_hub, http_modern, http_legacy)
+}
+
+const ERA_UPSTREAMS: [&str; 5] = ["smodern", "slegacy", "hmodern", "hlegacy", "sse"];
+
+#[actix_web::test]
+async fn typescript_sdk_1_calls_every_kind_of_upstream() {
+    let (app, _legacy, _hm, _hl) = every_era().await;
+    for id in ERA_UPSTREAMS {
+        run(
+            tool("MCP_HUB_E2E_NODE"),
+            "ts_client.mjs",
+            app.url(&format!("/mcp/{id}")),
+            &["--prefix", ""],
+        )
+        .await;
+    }
+}
+
+#[actix_web::test]
+async fn python_sdk_2_calls_every_kind_of_upstream_and_answers_elicitation() {
+    let (app, _legacy, _hm, _hl) = every_era().await;
+    for id in ERA_UPSTREAMS {
+        run(
+            tool("MCP_HUB_E2E_PYTHON_MODERN"),
+            "modern/py_modern_client.py",
+            app.url(&format!("/mcp/{id}")),
+            &["--prefix", ""],
+        )
+        .await;
+    }
 }

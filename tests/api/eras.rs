@@ -5,45 +5,11 @@
 //! modern client calling a modern upstream through the hub.
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
-
-use mcp_hub_actors::registry::ServerDef;
 
 use crate::helpers::*;
 
 const V: &str = "2026-07-28";
-
-/// The demo server as a stdio upstream speaking `era`.
-fn demo_stdio_era(id: &str, era: &str) -> ServerDef {
-    serde_json::from_value(json!({
-        "id": id, "transport": "stdio", "command": "@self",
-        "args": ["demo-server", "--era", era]
-    }))
-    .unwrap()
-}
-
-/// The demo server over Streamable HTTP speaking `era`.
-fn demo_http_era(era: &str) -> DemoHttp {
-    let mut child = Command::new(hub_bin())
-        .args(["demo-server", "--era", era, "--http", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines.next().expect("demo exited").unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    DemoHttp { child, url }
-}
 
 fn era_of(app: &TestApp, server: &str) -> Option<&'static str> {
     app.state

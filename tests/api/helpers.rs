@@ -361,6 +361,36 @@ impl Drop for DemoHttp {
     }
 }
 
+/// The demo server as a stdio upstream speaking `era`.
+pub fn demo_stdio_era(id: &str, era: &str) -> ServerDef {
+    serde_json::from_value(json!({
+        "id": id, "transport": "stdio", "command": "@self",
+        "args": ["demo-server", "--era", era]
+    }))
+    .unwrap()
+}
+
+/// The demo server over Streamable HTTP speaking `era`.
+pub fn demo_http_era(era: &str) -> DemoHttp {
+    let mut child = Command::new(hub_bin())
+        .args(["demo-server", "--era", era, "--http", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines.next().expect("demo exited").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    DemoHttp { child, url }
+}
+
 /// One SSE event as a test sees it.
 #[derive(Debug, Clone)]
 pub struct Ev {
