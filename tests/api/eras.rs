@@ -213,3 +213,16 @@ async fn a_modern_client_calls_a_modern_upstream_and_answers_its_elicitation() {
     let text = text_of(&done["result"]);
     assert!(text.contains("bob@example.com"), "{done}");
 }
+
+#[actix_web::test]
+async fn a_streamable_http_url_that_is_a_legacy_sse_endpoint_falls_back_to_sse() {
+    let legacy = spawn_app().await;
+    legacy.wait_ready("demo", Duration::from_secs(10)).await;
+    let url = legacy.url("/sse/demo");
+    let app = spawn_app_with(move |s| s.servers = vec![http_def("old", &url)]).await;
+    app.wait_ready("old", Duration::from_secs(15)).await;
+    assert_eq!(era_of(&app, "old"), Some("legacy"));
+    let mut c = McpClient::connect(app.url("/mcp/old")).await;
+    let r = c.call_tool("echo", json!({ "text": "via sse" })).await;
+    assert_eq!(text_of(&r), "via sse");
+}

@@ -28,8 +28,8 @@ use super::runtime::{now_secs, LastError, RuntimeStatus, Status};
 use super::sink::ReplyToUpstream;
 use super::supervision::SupervisionConfig;
 use super::transport::{
-    http::HttpConn, rest::RestConn, sse::SseConn, stdio::StdioConn, Conn, ConnEvent, OpenArgs,
-    OutCall,
+    http::HttpConn, refused_streamable_http, rest::RestConn, sse::SseConn, stdio::StdioConn, Conn,
+    ConnEvent, OpenArgs, OutCall,
 };
 use crate::cluster::Cluster;
 use crate::directory::HubEvent;
@@ -113,6 +113,12 @@ pub struct ServerActor {
     /// When the last call started or finished (idle TTL).
     last_call: Instant,
     latency: LatencyWindow,
+    /// The upstream's era as last detected (kept across reconnects, forgotten when a
+    /// handshake fails so the next one probes again).
+    era: Option<super::transport::modern::UpstreamEra>,
+    /// A Streamable HTTP definition whose URL turned out to be a legacy HTTP+SSE endpoint
+    /// (spec fallback): later connections open SSE directly.
+    sse_fallback: bool,
 }
 
 mod workers;
@@ -165,6 +171,8 @@ impl ServerActor {
             restart_waiters: Vec::new(),
             health_failures: 0,
             health_check_running: false,
+            era: None,
+            sse_fallback: false,
             worker_slot: None,
             last_call: Instant::now(),
             latency: LatencyWindow::default(),
@@ -314,6 +322,9 @@ impl ServerActor {
                 args,
             )
             .map(Conn::Stdio),
+            TransportKind::StreamableHttp if self.sse_fallback => {
+                SseConn::open(&self.def, args).map(Conn::Sse)
+            }
             TransportKind::StreamableHttp => HttpConn::new(&self.def, args).map(Conn::Http),
             TransportKind::Sse => SseConn::open(&self.def, args).map(Conn::Sse),
             TransportKind::Rest => {
@@ -332,23 +343,85 @@ impl ServerActor {
     ) {
         let server = self.id.clone();
         let handshake_conn = conn.clone();
+        let known = self.era;
+        // The spec's client fallback: a Streamable HTTP URL that refuses `initialize` with
+        // 400/404/405 may be a legacy HTTP+SSE endpoint.
+        let fallback = (matches!(conn, Conn::Http(_))
+            && self.def.transport == TransportKind::StreamableHttp
+            && !self.forwarded)
+            .then(|| {
+                let args = OpenArgs {
+                    server: self.id.clone(),
+                    generation,
+                    events: ctx.address().recipient(),
+                    reply_to: ctx.address().recipient(),
+                    policy: self.env.upstream_policy.clone(),
+                };
+                (self.def.clone(), args)
+            });
         let work = async move {
             let _permit = permit;
-            let mut catalog = handshake_conn.handshake(&server).await?;
-            handshake_conn.load_lists(&server, &mut catalog).await?;
-            Ok::<_, HubError>(catalog)
+            match handshake_conn.handshake(&server, known).await {
+                Ok(mut catalog) => {
+                    handshake_conn.load_lists(&server, &mut catalog).await?;
+                    Ok::<_, HubError>((None, catalog))
+                }
+                Err(e) if fallback.is_some() && refused_streamable_http(&e) => {
+                    let Some((def, args)) = fallback else {
+                        return Err(e);
+                    };
+                    tracing::info!(event = "upstream.era.probe", server = %server, outcome = "streamable HTTP refused; trying legacy HTTP+SSE", error = %e, "upstream.era.probe");
+                    let sse = SseConn::open(&def, args).map(Conn::Sse)?;
+                    let attempt = async {
+                        let mut catalog = sse.handshake(&server, None).await?;
+                        sse.load_lists(&server, &mut catalog).await?;
+                        Ok::<_, HubError>(catalog)
+                    };
+                    match attempt.await {
+                        Ok(catalog) => Ok((Some(sse), catalog)),
+                        Err(sse_err) => {
+                            sse.close();
+                            Err(HubError::UpstreamProtocol {
+                                server: server.to_string(),
+                                detail: format!(
+                                    "{} (legacy HTTP+SSE fallback: {})",
+                                    describe(&e),
+                                    describe(&sse_err)
+                                ),
+                            })
+                        }
+                    }
+                }
+                Err(e) => Err(e),
+            }
         };
         ctx.spawn(
             tokio::time::timeout(HANDSHAKE_TIMEOUT, work)
                 .into_actor(self)
                 .map(move |res, act, ctx| {
                     if act.generation != generation {
+                        if let Ok(Ok((Some(replacement), _))) = &res {
+                            replacement.close();
+                        }
                         conn.close();
                         return;
                     }
                     match res {
-                        Ok(Ok(catalog)) => act.on_ready(conn, catalog),
+                        Ok(Ok((replacement, catalog))) => {
+                            let conn = match replacement {
+                                Some(sse) => {
+                                    conn.close();
+                                    act.sse_fallback = true;
+                                    sse
+                                }
+                                None => conn,
+                            };
+                            act.era = Some(conn.era());
+                            act.on_ready(conn, catalog)
+                        }
                         Ok(Err(e)) => {
+                            act.era = None;
+                            act.sse_fallback = false;
                             conn.close();
                             act.on_failure(
                                 ctx,
@@ -357,6 +430,8 @@ impl ServerActor {
                             );
                         }
                         Err(_) => {
+                            act.era = None;
+                            act.sse_fallback = false;
                             conn.close();
                             act.on_failure(
                                 ctx,

@@ -308,9 +308,16 @@ impl Conn {
 
     /// Era detection, then the handshake of that era: a stdio or Streamable HTTP upstream is
     /// first asked `server/discover` (modern); anything but a modern answer falls back to
-    /// the legacy `initialize`. Returns a catalog with the handshake fields filled in.
-    pub async fn handshake(&self, server: &str) -> Result<Catalog, HubError> {
-        if matches!(self, Conn::Stdio(_) | Conn::Http(_)) {
+    /// the legacy `initialize`. `known` is the era the server had last time: a known legacy
+    /// server skips the probe (a failed handshake forgets it, so the next one probes).
+    /// Returns a catalog with the handshake fields filled in.
+    pub async fn handshake(
+        &self,
+        server: &str,
+        known: Option<modern::UpstreamEra>,
+    ) -> Result<Catalog, HubError> {
+        let probe = known != Some(modern::UpstreamEra::Legacy);
+        if probe && matches!(self, Conn::Stdio(_) | Conn::Http(_)) {
             if let Some(catalog) = modern::probe(self, server).await {
                 self.set_era(modern::UpstreamEra::Modern);
                 tracing::info!(
@@ -449,6 +456,13 @@ impl Conn {
         }
         Ok(items)
     }
+}
+
+/// Whether a failed Streamable HTTP `initialize` says "no Streamable HTTP here" (HTTP 400,
+/// 404 or 405 without a JSON-RPC body), so the legacy HTTP+SSE transport is worth a try.
+pub fn refused_streamable_http(e: &HubError) -> bool {
+    matches!(e, HubError::UpstreamProtocol { detail, .. }
+        if ["HTTP 400", "HTTP 404", "HTTP 405"].iter().any(|p| detail.starts_with(p)))
 }
 
 /// Hub-unique upstream request ids (also used as progress tokens).
