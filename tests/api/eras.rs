@@ -226,3 +226,24 @@ async fn a_streamable_http_url_that_is_a_legacy_sse_endpoint_falls_back_to_sse()
     let r = c.call_tool("echo", json!({ "text": "via sse" })).await;
     assert_eq!(text_of(&r), "via sse");
 }
+
+#[actix_web::test]
+async fn a_modern_upstreams_sampling_request_reaches_the_legacy_client() {
+    let app = spawn_app_with(|s| s.servers = vec![demo_stdio_era("smodern", "modern")]).await;
+    app.wait_ready("smodern", Duration::from_secs(15)).await;
+    let mut c = McpClient::connect(app.url("/mcp/smodern")).await;
+    let body = json!({ "jsonrpc": "2.0", "id": 92, "method": "tools/call",
+        "params": { "name": "test_sampling", "arguments": { "prompt": "hi" } } });
+    let r = c
+        .send_raw(serde_json::to_vec(&body).unwrap(), |req| {
+            (req["method"] == "sampling/createMessage").then(|| json!({ "role": "assistant", "content": { "type": "text", "text": "sampled!" }, "model": "m", "stopReason": "endTurn" }))
+        })
+        .await;
+    assert!(
+        r.messages
+            .iter()
+            .any(|m| m["method"] == "sampling/createMessage"),
+        "{r:?}"
+    );
+    assert!(text_of(&r.response["result"]).contains("sampled!"), "{r:?}");
+}
