@@ -206,13 +206,18 @@ pub async fn call(conn: &Conn, server: &str, call: OutCall) -> CallResult {
         sink,
     } = call;
     let mut extra: Option<Map<String, Value>> = None;
+    let first_id = id;
     let mut id = id;
     for round in 0..=MAX_INPUT_ROUNDS {
+        let mut sent = with_meta(params.as_deref(), extra.take());
+        if id != first_id {
+            sent = retarget_progress(&sent, first_id, id);
+        }
         let out = OutCall {
             ctx: ctx.clone(),
             id,
             method: method.clone(),
-            params: Some(with_meta(params.as_deref(), extra.take())),
+            params: Some(sent),
             progress: progress.clone(),
             sink: sink.clone(),
         };
@@ -248,6 +253,21 @@ pub async fn call(conn: &Conn, server: &str, call: OutCall) -> CallResult {
             "the upstream still asked for input after {MAX_INPUT_ROUNDS} rounds; giving up"
         ),
     })
+}
+
+/// A retry has a new id; the hub's progress token is the call's id, so it follows (the
+/// transports route progress by it).
+fn retarget_progress(params: &RawValue, old: u64, new: u64) -> Box<RawValue> {
+    let mut v: Value = match serde_json::from_str(params.get()) {
+        Ok(v) => v,
+        Err(_) => return params.to_owned(),
+    };
+    if let Some(t) = v.pointer_mut("/_meta/progressToken") {
+        if t.as_u64() == Some(old) {
+            *t = json!(new);
+        }
+    }
+    to_raw(&v)
 }
 
 /// `(inputRequests, requestState)` of an `input_required` result.
