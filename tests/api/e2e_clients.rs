@@ -115,6 +115,8 @@ async fn every_era() -> (TestApp, TestApp, DemoHttp, DemoHttp) {
 
 const ERA_UPSTREAMS: [&str; 5] = ["smodern", "slegacy", "hmodern", "hlegacy", "sse"];
 
+/// The TypeScript SDK 1.x also answers each upstream's elicitation: for the modern
+/// upstreams that is the hub's legacy-client → modern-upstream bridge.
 #[actix_web::test]
 async fn typescript_sdk_1_calls_every_kind_of_upstream() {
     let (app, _legacy, _hm, _hl) = every_era().await;
@@ -123,7 +125,7 @@ async fn typescript_sdk_1_calls_every_kind_of_upstream() {
             tool("MCP_HUB_E2E_NODE"),
             "ts_client.mjs",
             app.url(&format!("/mcp/{id}")),
-            &["--prefix", ""],
+            &["--prefix", "", "--elicit"],
         )
         .await;
     }

@@ -4,13 +4,16 @@
 //   node ts_client.mjs URL [--prefix demo__] [--transport streamable|sse]
 //                          [--profile hub|everything] [--resource URI]
 //                          [--expect-deleted-status CODE|any] [--allow-transport-errors]
-//                          [--timeout-ms 30000]
+//                          [--timeout-ms 30000] [--elicit]
 //
 // Steps: connect (initialize), tools/list (all pages) must contain the echo and
 // sleep tools, tools/call echo (text must match), tools/call sleep with a
 // progress callback (>= 2 notifications/progress), resources/read, prompts/get,
 // then for Streamable HTTP terminateSession() (DELETE) and a raw POST with the
 // deleted session id, whose HTTP status must be 404 per the spec (profile hub).
+// With --elicit the client declares the elicitation capability and also calls the
+// demo's test_elicitation tool: the elicitation/create it receives is answered, and the
+// tool's result must carry that answer.
 //
 // Prints exactly one JSON line on stdout (`"ok": true|false`). On failure it
 // also prints `ts_client: FAIL: <step>: <reason>` on stderr and exits 1
@@ -26,6 +29,7 @@ import { readFileSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 
 const PROFILES = {
   hub: {
@@ -74,6 +78,7 @@ function parseArgs(argv) {
     expectDeletedStatus: undefined,
     allowTransportErrors: false,
     timeoutMs: 30000,
+    elicit: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -87,6 +92,7 @@ function parseArgs(argv) {
     else if (a === '--resource') opts.resource = next();
     else if (a === '--expect-deleted-status') opts.expectDeletedStatus = next();
     else if (a === '--allow-transport-errors') opts.allowTransportErrors = true;
+    else if (a === '--elicit') opts.elicit = true;
     else if (a === '--timeout-ms') opts.timeoutMs = Number(next());
     else if (a === '-h' || a === '--help') usage();
     else if (a.startsWith('--')) usage(`unknown option ${a}`);
@@ -167,7 +173,17 @@ async function main() {
   const url = new URL(opts.url);
   const transport =
     opts.transport === 'sse' ? new SSEClientTransport(url) : new StreamableHTTPClientTransport(url);
-  const client = new Client({ name: 'mcp-hub-e2e-ts', version: '0.1.0' }, { capabilities: {} });
+  const client = new Client(
+    { name: 'mcp-hub-e2e-ts', version: '0.1.0' },
+    { capabilities: opts.elicit ? { elicitation: {} } : {} },
+  );
+  const elicited = [];
+  if (opts.elicit) {
+    client.setRequestHandler(ElicitRequestSchema, async (req) => {
+      elicited.push(req.params.message);
+      return { action: 'accept', content: { username: 'ts-user', email: 'ts@example.com' } };
+    });
+  }
   // Client has no getter for the negotiated version; it hands it to the
   // transport's setter (both transports then send MCP-Protocol-Version).
   let negotiated = null;
@@ -248,6 +264,19 @@ async function main() {
   const prompt = await client.getPrompt({ name: promptName, arguments: profile.promptArgs }, reqOpts);
   check(Array.isArray(prompt.messages) && prompt.messages.length > 0, `prompt ${promptName} returned no messages`);
   summary.prompt_messages = prompt.messages.length;
+
+  if (opts.elicit) {
+    step = 'tools/call test_elicitation';
+    const el = await client.callTool(
+      { name: `${opts.prefix}test_elicitation`, arguments: { message: 'Who are you?' } },
+      undefined,
+      reqOpts,
+    );
+    const elText = (el.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('');
+    check(elicited[0] === 'Who are you?', `elicitation/create not received: ${JSON.stringify(elicited)}`);
+    check(elText.includes('ts@example.com') && elText.includes('accept'), `answer not in the result: ${elText}`);
+    summary.elicitation = 'ok';
+  }
 
   summary.transport_errors = [...transportErrors];
   if (transportWarnings.length) summary.transport_warnings = [...transportWarnings];
