@@ -23,6 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use crate::modern::{self, Era, Mrtr};
+
+mod modern_request;
 use crate::{prompts, resources, tools};
 
 /// Protocol revisions this server speaks, newest first.
@@ -516,85 +518,6 @@ impl Server {
             Err(e) => error_response(&id, &e),
         };
         let _ = out.send(Outbound::Message(msg));
-    }
-
-    /// A 2026-07-28 request: runs on a throwaway session built from its `_meta`.
-    fn on_modern_request(
-        &self,
-        id: Value,
-        method: String,
-        params: Value,
-        out: mpsc::UnboundedSender<Outbound>,
-    ) {
-        let reply = |r: Result<Value, RpcError>| {
-            let msg = match r {
-                Ok(v) => response(&id, v),
-                Err(e) => error_response(&id, &e),
-            };
-            let _ = out.send(Outbound::Message(msg));
-        };
-        let meta = match modern::request_meta(&params).map(modern::read_meta) {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => return reply(Err(e)),
-            None => return reply(Err(RpcError::invalid_params("missing _meta"))),
-        };
-        if modern::is_removed(&method) {
-            return reply(Err(RpcError::new(
-                codes::METHOD_NOT_FOUND,
-                format!(
-                    "Method not found: {method} (removed in {})",
-                    modern::MODERN_VERSION
-                ),
-            )));
-        }
-        let shared = self.inner.shared.clone();
-        let eph = Server::new(shared.clone(), self.inner.unsolicited.clone());
-        {
-            let mut st = lock(&eph.inner.state);
-            st.protocol_version = modern::MODERN_VERSION.to_string();
-            st.client_capabilities = meta.capabilities;
-            st.log_level = meta.log_level;
-        }
-        match method.as_str() {
-            "server/discover" => reply(Ok(modern::finish(&method, modern::discover(shared.era)))),
-            "tools/call" => {
-                let mrtr = match shared.states.begin(&params) {
-                    Ok(m) => Arc::new(m),
-                    Err(e) => return reply(Err(e)),
-                };
-                let ctx = Ctx {
-                    server: eph,
-                    id: id.clone(),
-                    out,
-                    progress_token: progress_token(&params),
-                    mrtr: Some(mrtr.clone()),
-                };
-                let key = id_key(&id);
-                let task_key = key.clone();
-                let owner = self.clone();
-                let mut running = lock(&self.inner.running);
-                let handle = tokio::spawn(async move {
-                    let result = tools::call(&ctx, &params).await;
-                    lock(&owner.inner.running).remove(&task_key);
-                    let asked = mrtr.asked();
-                    let msg = if !asked.is_empty() {
-                        let state = shared.states.issue(&params, &mrtr);
-                        response(&ctx.id, modern::input_required(asked, &state))
-                    } else {
-                        match result {
-                            Ok(r) => response(&ctx.id, modern::finish("tools/call", r)),
-                            Err(e) => error_response(&ctx.id, &e),
-                        }
-                    };
-                    let _ = ctx.out.send(Outbound::Message(msg));
-                });
-                running.insert(key, handle.abort_handle());
-            }
-            _ => reply(
-                eph.dispatch(&method, &params)
-                    .map(|r| modern::finish(&method, r)),
-            ),
-        }
     }
 
     /// Every method except `tools/call` answers immediately.
