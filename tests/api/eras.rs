@@ -92,6 +92,19 @@ async fn a_legacy_client_calls_tools_on_modern_dual_and_http_modern_upstreams() 
             res.response["result"]["contents"].is_array(),
             "{id}: {res:?}"
         );
+        // Methods 2026-07-28 removed: a level change is answered by the hub, a
+        // subscription is refused.
+        let lvl = c
+            .request("logging/setLevel", json!({ "level": "info" }))
+            .await;
+        assert!(lvl.response["result"].is_object(), "{id}: {lvl:?}");
+        let sub = c
+            .request(
+                "resources/subscribe",
+                json!({ "uri": "test://static-text" }),
+            )
+            .await;
+        assert_eq!(sub.response["error"]["code"], -32601, "{id}: {sub:?}");
     }
     // Through the aggregate endpoint, namespaced.
     let mut c = McpClient::connect(app.url("/mcp")).await;

@@ -205,6 +205,18 @@ pub async fn call(conn: &Conn, server: &str, call: OutCall) -> CallResult {
         progress,
         sink,
     } = call;
+    match method.as_str() {
+        // Removed in 2026-07-28. Without `_meta` logLevel the upstream sends no log
+        // messages at all, so a level change has nothing to change: answered here.
+        "logging/setLevel" => return Ok(to_raw(&json!({}))),
+        "resources/subscribe" | "resources/unsubscribe" => {
+            return Err(HubError::MethodNotFound(format!(
+                "{method}: the upstream speaks {} (no resource subscriptions)",
+                wire::VERSION
+            )))
+        }
+        _ => {}
+    }
     let mut extra: Option<Map<String, Value>> = None;
     let first_id = id;
     let mut id = id;
