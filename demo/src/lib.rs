@@ -3,7 +3,8 @@
 //! It is the hub's demo upstream, its integration-test fixture and the target
 //! of the official MCP conformance suite. It speaks protocol revisions
 //! 2024-11-05 through 2025-11-25 over stdio (newline-delimited JSON-RPC) or
-//! Streamable HTTP, and implements the conformance fixtures (`test_*` tools,
+//! Streamable HTTP and, with [`Era::Modern`] or [`Era::Dual`], the stateless
+//! 2026-07-28 revision ([`modern`]); it implements the conformance fixtures (`test_*` tools,
 //! `test://` resources, `test_*` prompts) plus hub test tools (`echo`, `add`,
 //! `sleep`, `fail`, `cancelled_requests`, …).
 //!

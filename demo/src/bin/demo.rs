@@ -1,5 +1,6 @@
 //! Stand-alone launcher for the demo server (the hub embeds it as
-//! `mcp-hub demo-server`). Usage: `demo` (stdio) or `demo --http ADDR`.
+//! `mcp-hub demo-server`). Usage: `demo [--era legacy|modern|dual]` (stdio) or
+//! `demo [--era …] --http ADDR`.
 
 use std::process::ExitCode;
 
