@@ -2,7 +2,7 @@
 //!
 //! [`Era`] says which protocol eras the process serves. A request whose
 //! `params._meta` names a protocol version is modern when the era allows it:
-//! it runs on a throwaway [`Server`] built from that `_meta` (version, client
+//! it runs on a throwaway [`Server`](crate::Server) built from that `_meta` (version, client
 //! capabilities, log level), so nothing carries over between requests.
 //!
 //! Server-to-client requests (elicitation, sampling, roots) become MRTR: a
