@@ -9,6 +9,7 @@ use actix::prelude::*;
 use super::{describe, ServerActor, HANDSHAKE_TIMEOUT};
 use crate::error::HubError;
 use crate::registry::TransportKind;
+use crate::server::transport::modern::UpstreamEra;
 use crate::server::transport::{refused_streamable_http, sse::SseConn, Conn, OpenArgs};
 
 impl ServerActor {
@@ -22,7 +23,13 @@ impl ServerActor {
     ) {
         let server = self.id.clone();
         let handshake_conn = conn.clone();
-        let known = self.era;
+        // A peer hub that runs a placed server is spoken to as before (legacy): the cluster's
+        // forwarding relies on its sessions.
+        let known = if self.forwarded {
+            Some(UpstreamEra::Legacy)
+        } else {
+            self.era
+        };
         // The spec's client fallback: a Streamable HTTP URL that refuses `initialize` with
         // 400/404/405 may be a legacy HTTP+SSE endpoint.
         let fallback = (matches!(conn, Conn::Http(_))
