@@ -144,6 +144,7 @@ impl Application {
                 stream_buffer: settings.sessions.stream_buffer,
                 max_sessions_per_user: settings.sessions.max_sessions_per_user,
                 max_in_flight: settings.limits.max_in_flight,
+                max_arguments_bytes: settings.limits.max_arguments_bytes,
                 progress_hard_max: t.progress_extends.then(|| {
                     Duration::from_millis(t.hard_max_ms + t.hub_ms.saturating_sub(t.server_ms))
                 }),
