@@ -133,6 +133,16 @@ impl Application {
             children,
             cluster,
             upstream_policy: upstream_policy.clone(),
+            upstream_sessions: mcp_hub_actors::server::upstream_session::UpstreamSessionLimits {
+                max_contexts: settings.limits.upstream_sessions_per_server,
+                idle_ttl: Duration::from_secs(settings.sessions.upstream_idle_ttl_secs),
+                store: redis_conn.as_ref().map(|conn| {
+                    mcp_hub_actors::server::upstream_session::UpstreamSessionStore::new(
+                        conn.clone(),
+                        &settings.redis_prefix,
+                    )
+                }),
+            },
         });
         let supervisor = Supervisor::new(registry.clone(), servers.clone(), env).start();
         let sessions = SessionDirectory::new(

@@ -378,6 +378,14 @@ impl Actor for SessionActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.sessions.remove(&self.id);
+        // Servers that keep an upstream session per client session end this one's.
+        for server in self.servers.snapshot() {
+            if server.def.session_mode() == crate::registry::SessionMode::PerClient {
+                server.addr.do_send(crate::server::ClientSessionClosed {
+                    session: self.id.clone(),
+                });
+            }
+        }
         if let (Some(shared), "delete") = (&self.shared, self.close_reason) {
             shared.delete(&self.id);
         }
