@@ -124,6 +124,9 @@ pub struct SessionSettings {
     /// With Redis: mirror sessions (record, request-stream events, unfinished calls) so
     /// every instance serves every session and a resume survives an instance's death.
     pub shared: bool,
+    /// An upstream session of a `per_user` or `per_client` context with no call for this
+    /// many seconds is closed (DELETE); the next call opens a new one.
+    pub upstream_idle_ttl_secs: u64,
 }
 
 /// Rate limits (token buckets; 0 = unlimited) and caps on load.
@@ -144,6 +147,12 @@ pub struct LimitSettings {
     pub server_burst: f64,
     /// Calls in flight across the whole hub; past it calls get "Server busy" at once.
     pub max_in_flight: usize,
+    /// Largest `arguments` of a `tools/call`, in bytes of JSON as received; past it the call
+    /// gets -32602 with data {limit_bytes, size_bytes, hint} and never reaches the upstream.
+    pub max_arguments_bytes: usize,
+    /// Upstream session contexts (users or client sessions, by the server's `session_mode`)
+    /// one Streamable HTTP server may hold at once; past it new contexts get "limit reached".
+    pub upstream_sessions_per_server: usize,
 }
 
 impl Default for LimitSettings {
@@ -156,6 +165,8 @@ impl Default for LimitSettings {
             server_per_second: 0.0,
             server_burst: 0.0,
             max_in_flight: 4096 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_arguments_bytes: 256 * 1024,
+            upstream_sessions_per_server: 1000,
         }
     }
 }
@@ -467,6 +478,7 @@ impl Default for SessionSettings {
             log_max_age_secs: 600,
             max_sessions_per_user: 1000,
             shared: true,
+            upstream_idle_ttl_secs: 600,
         }
     }
 }
@@ -694,6 +706,24 @@ impl Settings {
             return Err(invalid(
                 "sessions",
                 "max_sessions, page_size and stream_buffer must be at least 1",
+            ));
+        }
+        if self.sessions.upstream_idle_ttl_secs == 0 {
+            return Err(invalid(
+                "sessions.upstream_idle_ttl_secs",
+                "must be at least 1 second",
+            ));
+        }
+        if self.limits.max_arguments_bytes < 2 {
+            return Err(invalid(
+                "limits.max_arguments_bytes",
+                "must be at least 2 bytes (the empty object `{}`)",
+            ));
+        }
+        if self.limits.upstream_sessions_per_server == 0 {
+            return Err(invalid(
+                "limits.upstream_sessions_per_server",
+                "must be at least 1",
             ));
         }
         if self.sessions.idle_ttl_secs == 0 {

@@ -133,6 +133,16 @@ impl Application {
             children,
             cluster,
             upstream_policy: upstream_policy.clone(),
+            upstream_sessions: mcp_hub_actors::server::upstream_session::UpstreamSessionLimits {
+                max_contexts: settings.limits.upstream_sessions_per_server,
+                idle_ttl: Duration::from_secs(settings.sessions.upstream_idle_ttl_secs),
+                store: redis_conn.as_ref().map(|conn| {
+                    mcp_hub_actors::server::upstream_session::UpstreamSessionStore::new(
+                        conn.clone(),
+                        &settings.redis_prefix,
+                    )
+                }),
+            },
         });
         let supervisor = Supervisor::new(registry.clone(), servers.clone(), env).start();
         let sessions = SessionDirectory::new(
@@ -144,6 +154,7 @@ impl Application {
                 stream_buffer: settings.sessions.stream_buffer,
                 max_sessions_per_user: settings.sessions.max_sessions_per_user,
                 max_in_flight: settings.limits.max_in_flight,
+                max_arguments_bytes: settings.limits.max_arguments_bytes,
                 progress_hard_max: t.progress_extends.then(|| {
                     Duration::from_millis(t.hard_max_ms + t.hub_ms.saturating_sub(t.server_ms))
                 }),

@@ -104,6 +104,8 @@ impl Cluster {
             args: Vec::new(),
             env: BTreeMap::new(),
             cwd: None,
+            // The peer keeps the upstream sessions; calls arrive there as the user `cluster`.
+            session_mode: Some(crate::registry::SessionMode::Shared),
             ..def.clone()
         }
     }

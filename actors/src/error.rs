@@ -56,7 +56,7 @@ pub enum HubError {
     /// A hub-wide limit (sessions in total or per user) is reached.
     #[error("{what} limit reached")]
     LimitReached {
-        /// "Session" or "Session per user".
+        /// "Session", "Session per user" or "Upstream session".
         what: &'static str,
         /// The configured limit.
         limit: usize,
@@ -150,9 +150,13 @@ impl HubError {
                 }))
             }
             HubError::LimitReached { what, limit, retry_after_seconds } => {
+                let hint = if what.starts_with("Upstream") {
+                    "this server holds its maximum of upstream sessions (one per user or client session, by its session_mode); idle ones close after sessions.upstream_idle_ttl_secs, or raise limits.upstream_sessions_per_server"
+                } else {
+                    "end unused sessions with DELETE, or raise the limit in [sessions]"
+                };
                 RpcError::new(codes::SERVER_ERROR, format!("{what} limit reached")).with_data(json!({
-                    "limit": limit, "retry_after_seconds": retry_after_seconds,
-                    "hint": "end unused sessions with DELETE, or raise the limit in [sessions]"
+                    "limit": limit, "retry_after_seconds": retry_after_seconds, "hint": hint
                 }))
             }
             HubError::RateLimited { scope, retry_after_seconds } => RpcError::new(codes::SERVER_ERROR, "Rate limit exceeded")

@@ -233,9 +233,19 @@ pub enum Scenario {
         #[command(flatten)]
         common: ScenarioArgs,
     },
-    /// TODO: reconnect storm (needs resumable streams in the hub).
+    /// N slow calls whose streams all drop at once and resume at once with Last-Event-ID.
     #[command(name = "reconnect_storm")]
-    ReconnectStorm,
+    ReconnectStorm {
+        /// Sessions, one call each.
+        #[arg(long, default_value_t = 1000)]
+        sessions: usize,
+        /// How long each call runs (the demo server's sleep tool), ms.
+        #[arg(long, default_value_t = 1000)]
+        sleep_ms: u64,
+        /// Common settings.
+        #[command(flatten)]
+        common: ScenarioArgs,
+    },
 }
 
 #[cfg(test)]

@@ -70,6 +70,20 @@ async fn call(
         Ok(b) => b,
         Err(resp) => return resp,
     };
+    // The body is the arguments: the same limit as `arguments` of a tools/call on /mcp.
+    if let Err(HubError::InvalidParams { message, data }) =
+        mcp_hub_actors::validation::arguments_size_error(
+            body.len(),
+            state.settings.limits.max_arguments_bytes,
+        )
+    {
+        return reject(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "arguments_too_large",
+            message,
+            data,
+        );
+    }
     let args: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {

@@ -103,6 +103,19 @@ async fn bad_definitions_get_400_naming_the_field() {
             json!({ "id": "other", "transport": "stdio", "command": "x" }),
             "id",
         ),
+        // One child process is one upstream session: it cannot be split per user or client.
+        (
+            json!({ "transport": "stdio", "command": "x", "session_mode": "per_user" }),
+            "session_mode",
+        ),
+        (
+            json!({ "transport": "sse", "url": "http://127.0.0.1:1/sse", "session_mode": "per_client" }),
+            "session_mode",
+        ),
+        (
+            json!({ "transport": "streamable_http", "url": "http://127.0.0.1:1/mcp", "session_mode": "per_call" }),
+            "session_mode",
+        ),
     ] {
         let mut resp = client
             .post(app.url("/api/servers/bad"))

@@ -342,3 +342,52 @@ async fn client_input_never_changes_what_a_stdio_server_runs() {
         .collect();
     assert_eq!(ids, ["demo"]);
 }
+
+// ---- arguments size limit (limits.max_arguments_bytes) ---------------------------------
+
+#[actix_web::test]
+async fn tools_call_arguments_past_the_limit_get_32602_and_never_reach_the_upstream() {
+    let app = spawn_app_with(|s| {
+        s.servers = vec![demo_stdio("demo")];
+        s.limits.max_arguments_bytes = 1024;
+    })
+    .await;
+    app.wait_ready("demo", Duration::from_secs(10)).await;
+    let mut c = McpClient::connect(app.url("/mcp")).await;
+    let small = "x".repeat(900);
+    assert_eq!(
+        text_of(&c.call_tool("demo__echo", json!({ "text": small })).await),
+        small
+    );
+    let big = "x".repeat(2000);
+    let r = c
+        .request(
+            "tools/call",
+            json!({ "name": "demo__echo", "arguments": { "text": big } }),
+        )
+        .await;
+    let err = &r.response["error"];
+    assert_eq!(err["code"], -32602, "{r:?}");
+    assert_eq!(err["data"]["limit_bytes"], 1024, "{r:?}");
+    let size = err["data"]["size_bytes"].as_u64().unwrap();
+    assert_eq!(
+        size as usize,
+        json!({ "text": big }).to_string().len(),
+        "{r:?}"
+    );
+    assert!(
+        err["data"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("max_arguments_bytes"),
+        "{r:?}"
+    );
+    // The plain call endpoint (POST /mcp/{server}/{tool}) has the same limit: its body is
+    // the arguments.
+    let resp = http_client()
+        .post(app.url("/mcp/demo/echo"))
+        .send_json(&json!({ "text": big }))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+}

@@ -25,4 +25,5 @@ mod tls;
 mod traffic;
 mod traffic_budget;
 mod traffic_time;
+mod upstream_sessions;
 mod upstreams;

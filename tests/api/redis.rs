@@ -1057,3 +1057,81 @@ async fn server_requests_of_a_json_call_cross_instances_both_ways() {
         "{answer}"
     );
 }
+
+// ---- upstream sessions shared through Redis (issue 4, item 4) --------------------------
+
+async fn demo_initializes(upstream: &DemoHttp) -> u64 {
+    let stats: Value = http_client()
+        .get(format!("{}/admin/stats", upstream.base()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stats["initializes"].as_u64().unwrap()
+}
+
+async fn hub_with_upstream(redis: &RedisServer, prefix: &str, url: &str) -> TestApp {
+    let (redis_url, prefix, url) = (redis.url(), prefix.to_string(), url.to_string());
+    spawn_app_with(move |s| {
+        s.redis_url = Some(redis_url);
+        s.redis_prefix = prefix;
+        s.servers = vec![http_def("up", &url)];
+        s.node_id = Some(format!(
+            "node-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ));
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn instances_share_one_upstream_session_and_one_re_initialize_per_expiry() {
+    let redis = RedisServer::start();
+    let p = prefix();
+    let upstream = DemoHttp::start();
+    let a = hub_with_upstream(&redis, &p, &upstream.url).await;
+    a.wait_ready("up", Duration::from_secs(10)).await;
+    let b = hub_with_upstream(&redis, &p, &upstream.url).await;
+    b.wait_ready("up", Duration::from_secs(10)).await;
+    let stored = redis.cli(&["GET", &format!("{p}upstream_session:up:shared")]);
+    assert!(
+        stored.contains("\"id\""),
+        "the session id is in Redis: {stored}"
+    );
+    let mut ca = McpClient::connect(a.url("/mcp")).await;
+    let mut cb = McpClient::connect(b.url("/mcp")).await;
+    for (c, text) in [(&mut ca, "a"), (&mut cb, "b")] {
+        assert_eq!(
+            text_of(&c.call_tool("up__echo", json!({ "text": text })).await),
+            text
+        );
+    }
+    assert_eq!(
+        demo_initializes(&upstream).await,
+        1,
+        "the second instance reused the first one's session"
+    );
+    // The upstream forgets: the first instance to notice re-initializes, the other picks
+    // up the new id from Redis.
+    let forgot = http_client()
+        .post(format!("{}/admin/forget-sessions", upstream.base()))
+        .send()
+        .await
+        .unwrap();
+    assert!(forgot.status().is_success());
+    for (c, text) in [(&mut ca, "a again"), (&mut cb, "b again")] {
+        assert_eq!(
+            text_of(&c.call_tool("up__echo", json!({ "text": text })).await),
+            text
+        );
+    }
+    assert_eq!(
+        demo_initializes(&upstream).await,
+        2,
+        "one re-initialize in all"
+    );
+    let after = redis.cli(&["GET", &format!("{p}upstream_session:up:shared")]);
+    assert_ne!(after, stored, "the new id replaced the old one in Redis");
+}

@@ -171,8 +171,10 @@ pub fn missing_capability(required: Value) -> RpcError {
 
 /// Decodes a header value: `=?base64?<b64>?=` is UTF-8 in base64; anything else must be
 /// plain visible ASCII (space and tab allowed inside). `None` for a malformed value.
+/// Surrounding spaces and tabs (HTTP's optional whitespace) are trimmed first, so a padded
+/// base64 value is still decoded and a plain result never looks like an encoded one.
 pub fn decode_header_value(raw: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(raw).ok()?;
+    let text = std::str::from_utf8(raw).ok()?.trim_matches([' ', '\t']);
     if let Some(b64) = text
         .strip_prefix("=?base64?")
         .and_then(|r| r.strip_suffix("?="))
@@ -184,7 +186,7 @@ pub fn decode_header_value(raw: &[u8]) -> Option<String> {
         .bytes()
         .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
     {
-        Some(text.trim().to_string())
+        Some(text.to_string())
     } else {
         None
     }
@@ -545,6 +547,14 @@ mod tests {
         );
         assert!(decode_header_value(b"a\x01b").is_none());
         assert!(decode_header_value(b"=?base64?!!!?=").is_none());
+        // fuzz/corpus/mcp_param/padded_base64: a padded value was taken as plain text, so
+        // " =?base64?/=?=" decoded to "=?base64?/=?=", which itself does not decode.
+        assert_eq!(
+            decode_header_value(b" =?base64?w6l0w6k=?=\t").unwrap(),
+            "\u{e9}t\u{e9}"
+        );
+        assert!(decode_header_value(b" =?base64?/=?=").is_none());
+        assert_eq!(decode_header_value(b"\t a b ").unwrap(), "a b");
     }
 
     #[test]

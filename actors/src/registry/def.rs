@@ -20,6 +20,34 @@ pub enum TransportKind {
     Rest,
 }
 
+/// How calls share upstream MCP sessions (`session_mode` of a server definition).
+///
+/// Read by the Streamable HTTP transport (`server::transport::http`), which keeps one
+/// upstream session per context the mode names; other transports only support `shared`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionMode {
+    /// One upstream session for every caller.
+    Shared,
+    /// One upstream session per user identity (anonymous callers and the hub's own calls
+    /// share the server's first session). The default for `streamable_http`.
+    PerUser,
+    /// One upstream session per client session, closed (DELETE) when the client session
+    /// ends: for stateful servers. Calls without a client session use the first session.
+    PerClient,
+}
+
+impl SessionMode {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionMode::Shared => "shared",
+            SessionMode::PerUser => "per_user",
+            SessionMode::PerClient => "per_client",
+        }
+    }
+}
+
 /// One registered upstream server. Flat on purpose: the same shape in TOML, in the admin
 /// API and in the store; [`ServerDef::validate`] checks the fields each transport needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +124,10 @@ pub struct ServerDef {
     /// Empty (the default): every instance runs it.
     #[serde(default, skip_serializing_if = "Placement::is_empty")]
     pub placement: Placement,
+    /// streamable_http: how callers share upstream sessions (default `per_user`); other
+    /// transports accept only `shared`. See [`SessionMode`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_mode: Option<SessionMode>,
 }
 
 /// Which nodes may run a server; see [`ServerDef::placement`].
@@ -335,6 +367,17 @@ impl ServerDef {
                 ));
             }
         }
+        if let Some(mode) = self.session_mode {
+            if mode != SessionMode::Shared && self.transport != TransportKind::StreamableHttp {
+                return Err(DefError::new(
+                    "session_mode",
+                    format!(
+                        "{:?} is supported only by transport \"streamable_http\"; this transport keeps one upstream session (or process) for all callers: use \"shared\" or remove it",
+                        mode.as_str()
+                    ),
+                ));
+            }
+        }
         if self.timeout_ms == Some(0) {
             return Err(DefError::new(
                 "timeout_ms",
@@ -384,6 +427,16 @@ impl ServerDef {
     /// Whether `tool` (the upstream's own name) must run one at a time.
     pub fn is_exclusive(&self, tool: Option<&str>) -> bool {
         tool.is_some_and(|t| self.exclusive_tools.iter().any(|e| e == t))
+    }
+
+    /// The effective session mode: the definition's, else `per_user` for Streamable HTTP
+    /// and `shared` for the others.
+    pub fn session_mode(&self) -> SessionMode {
+        match (self.session_mode, self.transport) {
+            (Some(mode), _) => mode,
+            (None, TransportKind::StreamableHttp) => SessionMode::PerUser,
+            (None, _) => SessionMode::Shared,
+        }
     }
 
     /// Calls in flight at once.
@@ -555,6 +608,37 @@ mod tests {
             serde_json::json!({"id":"a","transport":"stdio","comand":"x"}),
         );
         assert!(e.unwrap_err().to_string().contains("comand"));
+    }
+
+    #[test]
+    fn session_mode_defaults_per_transport_and_only_http_may_split_sessions() {
+        let http = def(
+            serde_json::json!({"id":"h","transport":"streamable_http","url":"http://127.0.0.1:1/mcp"}),
+        );
+        assert_eq!(http.session_mode(), SessionMode::PerUser);
+        let stdio = def(serde_json::json!({"id":"s","transport":"stdio","command":"x"}));
+        assert_eq!(stdio.session_mode(), SessionMode::Shared);
+        let per_client = def(
+            serde_json::json!({"id":"h","transport":"streamable_http","url":"http://127.0.0.1:1/mcp","session_mode":"per_client"}),
+        );
+        assert!(per_client.validate().is_ok());
+        assert_eq!(per_client.session_mode(), SessionMode::PerClient);
+        for mode in ["per_user", "per_client"] {
+            let d = def(
+                serde_json::json!({"id":"s","transport":"stdio","command":"x","session_mode":mode}),
+            );
+            let e = d.validate().unwrap_err();
+            assert_eq!(e.field, "session_mode", "{e}");
+            assert!(e.message.contains("streamable_http"), "{e}");
+        }
+        let shared = def(
+            serde_json::json!({"id":"s","transport":"stdio","command":"x","session_mode":"shared"}),
+        );
+        assert!(shared.validate().is_ok());
+        assert!(serde_json::from_value::<ServerDef>(
+            serde_json::json!({"id":"s","transport":"stdio","command":"x","session_mode":"per_call"})
+        )
+        .is_err());
     }
 
     #[test]

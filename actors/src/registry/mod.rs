@@ -14,7 +14,8 @@ mod redis_store;
 
 pub use actor::RegistryActor;
 pub use def::{
-    DefError, Placement, RestBody, RestMethod, RestResponse, RestTool, ServerDef, TransportKind,
+    DefError, Placement, RestBody, RestMethod, RestResponse, RestTool, ServerDef, SessionMode,
+    TransportKind,
 };
 pub use file_store::FileStore;
 pub use messages::{Delete, Get, List, RegistryChanged, Subscribe, ToolsLoaded, Upsert};

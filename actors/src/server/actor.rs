@@ -22,7 +22,7 @@ use super::children::ChildLedger;
 use super::deadline::{run_until, Expired, Extension};
 use super::exclusive::ExclusiveGate;
 use super::latency::LatencyWindow;
-use super::messages::{Cancel, Forward, Restart, Shutdown};
+use super::messages::{Cancel, ClientSessionClosed, Forward, Restart, Shutdown};
 use super::queue::{FairQueue, Waiter};
 use super::runtime::{now_secs, LastError, RuntimeStatus, Status};
 use super::sink::ReplyToUpstream;
@@ -74,6 +74,8 @@ pub struct ServerEnv {
     pub cluster: Option<Cluster>,
     /// Which addresses upstream connections may reach (`[security.upstreams]`).
     pub upstream_policy: Arc<super::ssrf::UpstreamPolicy>,
+    /// Bounds on per-user / per-client upstream sessions (`session_mode`).
+    pub upstream_sessions: super::upstream_session::UpstreamSessionLimits,
 }
 
 /// Owns one upstream; see the module docs.
@@ -259,6 +261,7 @@ impl ServerActor {
             events: ctx.address().recipient(),
             reply_to: ctx.address().recipient(),
             policy: self.env.upstream_policy.clone(),
+            sessions: self.env.upstream_sessions.clone(),
         };
         let opened = if let Some(cluster) = self.env.cluster.as_ref().filter(|_| self.forwarded) {
             let avoid: Vec<String> = self.peer_failures.iter().map(|(n, _)| n.clone()).collect();
@@ -287,9 +290,14 @@ impl ServerActor {
             self.no_peer = None;
             tracing::info!(event = "server.forward", server = %self.id, node = %peer.id, "server.forward");
             self.peer = Some(peer.id.clone());
-            // Peers' addresses come from the cluster config, not from the registry.
+            // Peers' addresses come from the cluster config, not from the registry; the
+            // session with a peer is this instance's own (not shared through Redis).
             let args = OpenArgs {
                 policy: Arc::new(super::ssrf::UpstreamPolicy::allow_all()),
+                sessions: super::upstream_session::UpstreamSessionLimits {
+                    store: None,
+                    ..args.sessions.clone()
+                },
                 ..args
             };
             HttpConn::new(&cluster.forward_def(&self.def, &peer), args).map(Conn::Http)
@@ -755,11 +763,12 @@ impl Handler<Forward> for ServerActor {
                 },
             };
             let id = call.id;
+            let call_ctx = call.ctx.clone();
             let timeout = Duration::from_millis(timeout_ms);
             let res = match run_until(conn.call(call), start, timeout, extension.as_ref()).await {
                 Ok(res) => res,
                 Err(expired) => {
-                    conn.cancel_abandoned(id, "timeout");
+                    conn.cancel_abandoned(id, "timeout", &call_ctx);
                     Err(match expired {
                         Expired::Timeout => HubError::Timeout {
                             layer: "server",
@@ -834,6 +843,16 @@ impl Handler<Cancel> for ServerActor {
         }
         if let Some(conn) = &self.conn {
             conn.cancel(msg.upstream_id, &msg.reason);
+        }
+    }
+}
+
+impl Handler<ClientSessionClosed> for ServerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ClientSessionClosed, _: &mut Self::Context) {
+        if let Some(Conn::Http(conn)) = &self.conn {
+            conn.close_context(&super::upstream_session::client_context(&msg.session));
         }
     }
 }

@@ -66,3 +66,12 @@ pub enum TestFault {
     /// Stop the actor (as if it had stopped on its own).
     Stop,
 }
+
+/// A client session ended (DELETE or idle): a `per_client` server closes the upstream
+/// session of that context. Sent by the SessionActor as it stops.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ClientSessionClosed {
+    /// The client session id.
+    pub session: std::sync::Arc<str>,
+}

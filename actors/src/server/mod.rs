@@ -17,10 +17,11 @@ pub mod sink;
 pub mod ssrf;
 mod supervision;
 pub mod transport;
+pub mod upstream_session;
 
 pub use actor::{ServerActor, ServerEnv};
 pub use catalog::Catalog;
-pub use messages::{Cancel, Forward, Restart, Shutdown, TestFault};
+pub use messages::{Cancel, ClientSessionClosed, Forward, Restart, Shutdown, TestFault};
 pub use runtime::{RuntimeStatus, Status};
 pub use sink::{CallSink, ProgressClock, ReplyToUpstream, UpstreamEvent, UpstreamEventKind};
 pub use supervision::SupervisionConfig;

@@ -62,6 +62,8 @@ pub struct SessionConfig {
     /// a call's start (the hard maximum plus the hub-over-server margin, so the server layer
     /// fires first and cancels upstream). `None`: the hub timeout is fixed.
     pub progress_hard_max: Option<Duration>,
+    /// Largest `arguments` of a `tools/call` (`limits.max_arguments_bytes`).
+    pub max_arguments_bytes: usize,
 }
 
 impl Default for SessionConfig {
@@ -76,6 +78,7 @@ impl Default for SessionConfig {
             log: LogLimits::default(),
             max_in_flight: 16_384,
             progress_hard_max: None,
+            max_arguments_bytes: crate::validation::DEFAULT_MAX_ARGUMENTS_BYTES,
         }
     }
 }
@@ -375,6 +378,14 @@ impl Actor for SessionActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.sessions.remove(&self.id);
+        // Servers that keep an upstream session per client session end this one's.
+        for server in self.servers.snapshot() {
+            if server.def.session_mode() == crate::registry::SessionMode::PerClient {
+                server.addr.do_send(crate::server::ClientSessionClosed {
+                    session: self.id.clone(),
+                });
+            }
+        }
         if let (Some(shared), "delete") = (&self.shared, self.close_reason) {
             shared.delete(&self.id);
         }

@@ -144,6 +144,13 @@ impl SessionActor {
             ));
         }
         if method == "tools/call" {
+            if let Err(e) = crate::validation::check_arguments_size(
+                params.as_deref(),
+                self.config.max_arguments_bytes,
+            ) {
+                tracing::warn!(event = "tool.call.failed", request_id = %call_ctx.request_id, session = %self.id, kind = "arguments_too_large", "tool.call.failed");
+                return Dispatch::Now(Err(e));
+            }
             // Invalid arguments are answered here, so the upstream never sees them.
             if let Some((tool, violations)) =
                 crate::validation::check_call(&self.servers, &self.scope, params.as_deref())

@@ -80,6 +80,40 @@ pub fn check_call(
     Some((name, violations))
 }
 
+/// Default of `limits.max_arguments_bytes`: 256 KiB of JSON.
+pub const DEFAULT_MAX_ARGUMENTS_BYTES: usize = 256 * 1024;
+
+/// Refuses a `tools/call` whose `arguments` (as JSON text, as the client sent it) are larger
+/// than `limit` bytes: -32602 with data `{limit_bytes, size_bytes, hint}`. Called by the
+/// session's method table and the modern call path before anything else looks at the call.
+pub fn check_arguments_size(params: Option<&RawValue>, limit: usize) -> Result<(), HubError> {
+    #[derive(serde::Deserialize)]
+    struct P<'a> {
+        #[serde(default, borrow)]
+        arguments: Option<&'a RawValue>,
+    }
+    let size = params
+        .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok())
+        .and_then(|p| p.arguments)
+        .map_or(0, |a| a.get().len());
+    arguments_size_error(size, limit)
+}
+
+/// The size check of [`check_arguments_size`] for arguments already measured.
+pub fn arguments_size_error(size: usize, limit: usize) -> Result<(), HubError> {
+    if size <= limit {
+        return Ok(());
+    }
+    Err(HubError::InvalidParams {
+        message: format!("Arguments too large: {size} bytes, the limit is {limit}"),
+        data: json!({
+            "limit_bytes": limit,
+            "size_bytes": size,
+            "hint": "send smaller arguments (pass large content by reference, e.g. a URL or a resource), or raise limits.max_arguments_bytes",
+        }),
+    })
+}
+
 /// `params.arguments` of a `tools/call` (an absent one is `{}`, as servers treat it).
 pub fn arguments_of(params: Option<&RawValue>) -> Value {
     #[derive(serde::Deserialize)]

@@ -5,6 +5,7 @@ mod concurrency70;
 mod idle_sessions;
 mod list_many;
 pub mod procs;
+mod reconnect_storm;
 mod register_to_call;
 mod servers20;
 
@@ -174,12 +175,13 @@ pub async fn run(which: Scenario) -> Result<(), String> {
             let o = register_to_call::run(&common, &hub_bin(&common), reps).await?;
             ("register_to_call", common, o)
         }
-        Scenario::ReconnectStorm => {
-            // TODO(reconnect_storm): many clients drop their streams at once and resume with
-            // Last-Event-ID; measure resume latency and lost messages. Blocked on the hub
-            // resuming streams (it does not replay yet).
-            println!("reconnect_storm: not implemented yet: needs resumable streams");
-            return Ok(());
+        Scenario::ReconnectStorm {
+            sessions,
+            sleep_ms,
+            common,
+        } => {
+            let o = reconnect_storm::run(&common, &hub_bin(&common), sessions, sleep_ms).await?;
+            ("reconnect_storm", common, o)
         }
     };
     print_targets(&outcome.targets);

@@ -42,6 +42,7 @@ impl ServerActor {
                     events: ctx.address().recipient(),
                     reply_to: ctx.address().recipient(),
                     policy: self.env.upstream_policy.clone(),
+                    sessions: self.env.upstream_sessions.clone(),
                 };
                 (self.def.clone(), args)
             });

@@ -184,6 +184,8 @@ pub struct OpenArgs {
     pub reply_to: Recipient<ReplyToUpstream>,
     /// Which addresses the connection may reach (checked on every name resolution).
     pub policy: Arc<super::ssrf::UpstreamPolicy>,
+    /// Bounds on the per-user / per-client upstream sessions (Streamable HTTP).
+    pub sessions: super::upstream_session::UpstreamSessionLimits,
 }
 
 impl Conn {
@@ -236,28 +238,34 @@ impl Conn {
 
     /// Tells the upstream to stop working on request `id` (and stops waiting for it).
     pub fn cancel(&self, id: u64, reason: &str) {
-        self.cancel_inner(id, reason, false);
+        self.cancel_inner(id, reason, None);
     }
 
-    /// Tells the upstream to stop request `id` whose caller gave up waiting (a timeout): the
-    /// call's own bookkeeping is already gone, so the notification goes out regardless.
-    pub fn cancel_abandoned(&self, id: u64, reason: &str) {
-        self.cancel_inner(id, reason, true);
+    /// Tells the upstream to stop request `id` whose caller (`ctx`, which names its upstream
+    /// session) gave up waiting (a timeout): the call's own bookkeeping is already gone, so
+    /// the notification goes out regardless.
+    pub fn cancel_abandoned(&self, id: u64, reason: &str, ctx: &CallCtx) {
+        self.cancel_inner(id, reason, Some(ctx));
     }
 
-    fn cancel_inner(&self, id: u64, reason: &str, force: bool) {
+    fn cancel_inner(&self, id: u64, reason: &str, abandoned: Option<&CallCtx>) {
+        let force = abandoned.is_some();
         let params = to_raw(&serde_json::json!({ "requestId": id, "reason": reason }));
         let msg = notification_bytes("notifications/cancelled", Some(&params));
         match self {
             Conn::Stdio(c) => c.mux.cancel(id, msg, force),
             Conn::Sse(c) => c.mux.cancel(id, msg, force),
             Conn::Rest(c) => c.cancel(id),
-            Conn::Http(c) => c.cancel(id, msg, force),
+            Conn::Http(c) => c.cancel(id, msg, force, abandoned),
         }
     }
 
     /// Answers a server-to-client request.
     pub fn reply(&self, reply: ReplyToUpstream) {
+        if let Conn::Http(c) = self {
+            // The session that asked, under its own id.
+            return c.reply(reply);
+        }
         let msg = match &reply.body {
             Ok(result) => crate::protocol::jsonrpc::response_bytes(&reply.upstream_id, result),
             Err(error) => crate::protocol::jsonrpc::raw_error_bytes(&reply.upstream_id, error),
@@ -266,8 +274,7 @@ impl Conn {
             Conn::Stdio(c) => c.mux.send(msg),
             Conn::Sse(c) => c.mux.send(msg),
             // A REST API never asks the client anything.
-            Conn::Rest(_) => {}
-            Conn::Http(c) => c.post_message(msg),
+            Conn::Rest(_) | Conn::Http(_) => {}
         }
     }
 

@@ -180,6 +180,16 @@ fn start(c: &CallRequest<'_>, target: String) -> Result<Started, HubError> {
         Value::Object(m) => m.clone(),
         _ => Map::new(),
     };
+    if c.method == "tools/call" {
+        let size = params
+            .get("arguments")
+            .and_then(|a| serde_json::to_string(a).ok())
+            .map_or(0, |a| a.len());
+        mcp_hub_actors::validation::arguments_size_error(
+            size,
+            state.settings.limits.max_arguments_bytes,
+        )?;
+    }
     let (handle, rename) = match c.method.as_str() {
         "tools/call" | "prompts/get" => {
             let kind = if c.method == "tools/call" {

@@ -1,0 +1,169 @@
+//! Upstream session reuse by `session_mode` (issue 5, item 6): `per_user` gives each API-key
+//! user one upstream session (shared by that user's client sessions), `per_client` one per
+//! client session, closed with it. Counted on a real Streamable HTTP upstream (the demo
+//! server over HTTP: `initializes` and live `sessions` in its `/admin/stats`).
+
+use futures_util::future::join_all;
+use mcp_hub_actors::registry::SessionMode;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+
+const ALICE: &str = "alice-key-0123456789";
+const BOB: &str = "bob-key-0123456789";
+
+fn with_keys(s: &mut mcp_hub::config::Settings) {
+    use mcp_hub::config::ApiKey;
+    s.auth.api_keys = [("alice", ALICE), ("bob", BOB)]
+        .into_iter()
+        .map(|(user, key)| ApiKey {
+            user: user.into(),
+            key_sha256: mcp_hub::auth::hash_key(key),
+        })
+        .collect();
+}
+
+async fn upstream_stats(upstream: &DemoHttp) -> Value {
+    http_client()
+        .get(format!("{}/admin/stats", upstream.base()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn echo(c: &mut McpClient, text: &str) {
+    assert_eq!(
+        text_of(&c.call_tool("up__echo", json!({ "text": text })).await),
+        text
+    );
+}
+
+/// Waits until the upstream's stats satisfy `ok`; returns the last stats.
+async fn stats_until(upstream: &DemoHttp, ok: impl Fn(&Value) -> bool) -> Value {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = upstream_stats(upstream).await;
+        if ok(&stats) || Instant::now() > until {
+            return stats;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn per_user_gives_each_user_one_upstream_session_shared_by_their_client_sessions() {
+    let upstream = DemoHttp::start();
+    let url = upstream.url.clone();
+    let app = spawn_app_with(move |s| {
+        with_keys(s);
+        s.servers = vec![http_def("up", &url)];
+        assert_eq!(
+            s.servers[0].session_mode(),
+            SessionMode::PerUser,
+            "the default"
+        );
+    })
+    .await;
+    app.wait_ready("up", Duration::from_secs(10)).await;
+    // Three client sessions each for alice and bob, calling at once.
+    let calls = [ALICE, BOB].into_iter().flat_map(|key| {
+        let url = app.url("/mcp");
+        (0..3).map(move |i| {
+            let url = url.clone();
+            async move {
+                let mut c = McpClient::connect_as(url, Some(key)).await;
+                for j in 0..3 {
+                    echo(&mut c, &format!("{key} {i} {j}")).await;
+                }
+            }
+        })
+    });
+    join_all(calls).await;
+    let stats = upstream_stats(&upstream).await;
+    assert_eq!(
+        stats["initializes"], 3,
+        "the handshake's session, then one per user (not per client session): {stats}"
+    );
+    assert_eq!(stats["sessions"], 3, "{stats}");
+    // Anonymous callers are one user: they share the handshake's session.
+    let mut anon = McpClient::connect(app.url("/mcp")).await;
+    echo(&mut anon, "anonymous").await;
+    assert_eq!(upstream_stats(&upstream).await["initializes"], 3);
+}
+
+#[actix_web::test]
+async fn per_client_gives_each_client_session_its_own_upstream_session_closed_with_it() {
+    let upstream = DemoHttp::start();
+    let url = upstream.url.clone();
+    let app = spawn_app_with(move |s| {
+        with_keys(s);
+        let mut def = http_def("up", &url);
+        def.session_mode = Some(SessionMode::PerClient);
+        s.servers = vec![def];
+    })
+    .await;
+    app.wait_ready("up", Duration::from_secs(10)).await;
+    let mut a = McpClient::connect_as(app.url("/mcp"), Some(ALICE)).await;
+    let mut b = McpClient::connect_as(app.url("/mcp"), Some(ALICE)).await;
+    echo(&mut a, "a1").await;
+    echo(&mut b, "b1").await;
+    echo(&mut a, "a2").await;
+    echo(&mut b, "b2").await;
+    let stats = upstream_stats(&upstream).await;
+    assert_eq!(
+        stats["initializes"], 3,
+        "the handshake's session and one per client session: {stats}"
+    );
+    assert_eq!(stats["sessions"], 3, "{stats}");
+    // Closing a client session ends (DELETE) its upstream session, and only that one.
+    let deleted = http_client()
+        .delete(app.url("/mcp"))
+        .insert_header(("Mcp-Session-Id", a.session.clone().unwrap()))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let stats = stats_until(&upstream, |s| s["sessions"] == 2).await;
+    assert_eq!(
+        stats["sessions"], 2,
+        "a's upstream session is gone: {stats}"
+    );
+    echo(&mut b, "b3").await;
+    assert_eq!(upstream_stats(&upstream).await["initializes"], 3);
+}
+
+#[actix_web::test]
+async fn per_user_sessions_past_the_cap_are_refused_and_idle_ones_closed() {
+    let upstream = DemoHttp::start();
+    let url = upstream.url.clone();
+    let app = spawn_app_with(move |s| {
+        with_keys(s);
+        s.servers = vec![http_def("up", &url)];
+        s.limits.upstream_sessions_per_server = 1;
+        s.sessions.upstream_idle_ttl_secs = 1;
+    })
+    .await;
+    app.wait_ready("up", Duration::from_secs(10)).await;
+    let mut alice = McpClient::connect_as(app.url("/mcp"), Some(ALICE)).await;
+    let mut bob = McpClient::connect_as(app.url("/mcp"), Some(BOB)).await;
+    echo(&mut alice, "alice").await;
+    let r = bob
+        .request(
+            "tools/call",
+            json!({ "name": "up__echo", "arguments": { "text": "bob" } }),
+        )
+        .await;
+    let err = &r.response["error"];
+    assert_eq!(err["code"], -32000, "{r:?}");
+    assert_eq!(err["message"], "Upstream session limit reached", "{r:?}");
+    assert_eq!(err["data"]["limit"], 1, "{r:?}");
+    // Alice's session goes idle and is closed (DELETE): bob's call then gets one.
+    let stats = stats_until(&upstream, |s| s["sessions"] == 1).await;
+    assert_eq!(stats["sessions"], 1, "alice's idle session closed: {stats}");
+    echo(&mut bob, "bob").await;
+}
