@@ -507,3 +507,90 @@ fn pagination_with_page_size() {
     let r = c.request(json!(2), "tools/list", json!({"cursor": "bogus"}));
     assert_eq!(r["error"]["code"], -32602);
 }
+
+fn modern_meta(caps: Value) -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": caps,
+    })
+}
+
+#[test]
+fn modern_era_discovers_answers_statelessly_and_runs_mrtr() {
+    let mut c = StdioChild::spawn_with(&["--era", "modern"], &[]);
+    let r = c.request(
+        json!(1),
+        "server/discover",
+        json!({ "_meta": modern_meta(json!({})) }),
+    );
+    assert_eq!(
+        r["result"]["supportedVersions"],
+        json!(["2026-07-28"]),
+        "{r}"
+    );
+    assert_eq!(
+        r["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "mcp-hub-demo"
+    );
+    // Legacy clients are told which versions exist.
+    let r = c.initialize("2025-11-25", json!({}));
+    assert_eq!(r["error"]["code"], -32022, "{r}");
+    assert_eq!(r["error"]["data"]["supported"], json!(["2026-07-28"]));
+    // No _meta: refused.
+    let r = c.request(json!(2), "tools/list", json!({}));
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    let r = c.request(
+        json!(3),
+        "tools/list",
+        json!({ "_meta": modern_meta(json!({})) }),
+    );
+    assert_eq!(r["result"]["resultType"], "complete");
+    assert!(r["result"]["ttlMs"].is_number(), "{r}");
+    // Elicitation: input_required, then the retry with the answer completes.
+    let call = json!({ "name": "test_elicitation", "arguments": { "message": "Who?" },
+        "_meta": modern_meta(json!({ "elicitation": {} })) });
+    let r = c.request(json!(4), "tools/call", call.clone());
+    assert_eq!(r["result"]["resultType"], "input_required", "{r}");
+    let state = r["result"]["requestState"].clone();
+    let mut retry = call.clone();
+    retry["requestState"] = state;
+    retry["inputResponses"] =
+        json!({ "r0": { "action": "accept", "content": { "username": "u", "email": "e@x" } } });
+    let r = c.request(json!(5), "tools/call", retry.clone());
+    assert!(text_of(&r).contains("e@x"), "{r}");
+    // The state was used once.
+    let r = c.request(json!(6), "tools/call", retry);
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+}
+
+#[test]
+fn dual_era_serves_both_and_legacy_is_unchanged() {
+    let mut c = StdioChild::spawn_with(&["--era", "dual"], &[]);
+    let r = c.request(
+        json!(1),
+        "server/discover",
+        json!({ "_meta": modern_meta(json!({})) }),
+    );
+    let versions = r["result"]["supportedVersions"].as_array().unwrap();
+    assert!(versions.contains(&json!("2026-07-28")) && versions.contains(&json!("2025-11-25")));
+    let r = c.initialize("2025-11-25", json!({}));
+    assert_eq!(r["result"]["protocolVersion"], "2025-11-25");
+    let r = c.request(
+        json!(2),
+        "tools/call",
+        json!({ "name": "echo", "arguments": { "text": "x" } }),
+    );
+    assert_eq!(
+        r["result"],
+        json!({ "content": [{ "type": "text", "text": "x" }] }),
+        "{r}"
+    );
+    // The default era does not know server/discover.
+    let mut l = StdioChild::spawn();
+    let r = l.request(
+        json!(1),
+        "server/discover",
+        json!({ "_meta": modern_meta(json!({})) }),
+    );
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+}

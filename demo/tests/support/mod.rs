@@ -29,7 +29,13 @@ impl StdioChild {
     }
 
     pub fn spawn_with_env(env: &[(&str, &str)]) -> Self {
+        Self::spawn_with(&[], env)
+    }
+
+    /// The demo with extra command-line arguments (e.g. `--era modern`).
+    pub fn spawn_with(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(BIN);
+        cmd.args(args);
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
