@@ -63,6 +63,36 @@ fn is_tool_event(payload: &str) -> bool {
 /// How long a deletion is remembered (and so protects against resurrection by a write-back).
 const TOMBSTONE_TTL_MS: u64 = 24 * 3600 * 1000;
 
+/// `put_tools`: KEYS = tools hash, events channel; ARGV = version, node, server, then name,
+/// JSON pairs. Sets what changed, deletes what is gone, publishes one event per change.
+/// Returns the number of changes.
+const PUT_TOOLS: &str = r#"
+local version, node, server = ARGV[1], ARGV[2], ARGV[3]
+local fresh = {}
+local changes = 0
+for i = 4, #ARGV, 2 do
+  local name, body = ARGV[i], ARGV[i + 1]
+  fresh[name] = true
+  if redis.call('HGET', KEYS[1], name) ~= body then
+    redis.call('HSET', KEYS[1], name, body)
+    redis.call('PUBLISH', KEYS[2], cjson.encode({type = 'tool.upsert', id = server, tool = name, version = tonumber(version), node = node}))
+    changes = changes + 1
+  end
+end
+for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if not fresh[name] then
+    redis.call('HDEL', KEYS[1], name)
+    redis.call('PUBLISH', KEYS[2], cjson.encode({type = 'tool.delete', id = server, tool = name, version = tonumber(version), node = node}))
+    changes = changes + 1
+  end
+end
+return changes
+"#;
+
+fn version_arg() -> String {
+    now_ms().to_string()
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -270,34 +300,21 @@ impl Store for RedisStore {
         let (key, events) = (self.key(&format!("tools:{server}")), self.key("events"));
         let node = self.node.clone();
         async move {
-            // Every node that runs the server reports the same list: write only the
-            // difference, so unchanged lists cost one read and announce nothing.
-            let stored: HashMap<String, String> = conn.hgetall(&key).await.map_err(err)?;
-            let fresh: HashMap<String, String> = tools.into_iter().collect();
-            let upserts: Vec<(&String, &String)> = fresh
-                .iter()
-                .filter(|(name, body)| stored.get(*name) != Some(*body))
-                .collect();
-            let deletes: Vec<&String> = stored.keys().filter(|n| !fresh.contains_key(*n)).collect();
-            if upserts.is_empty() && deletes.is_empty() {
-                return Ok(());
+            // Every node that runs the server reports the same list: one script writes only
+            // the difference and announces it, atomically, so two nodes loading the same
+            // list at once announce each change once.
+            let mut args = vec![version_arg(), node, server];
+            for (name, body) in tools {
+                args.push(name);
+                args.push(body);
             }
-            let version = now_ms();
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            for (name, body) in &upserts {
-                pipe.hset(&key, *name, *body).ignore();
-            }
-            if !deletes.is_empty() {
-                pipe.hdel(&key, &deletes).ignore();
-            }
-            for (name, _) in &upserts {
-                pipe.publish(&events, json!({ "type": "tool.upsert", "id": server, "tool": name, "version": version, "node": node }).to_string()).ignore();
-            }
-            for name in &deletes {
-                pipe.publish(&events, json!({ "type": "tool.delete", "id": server, "tool": name, "version": version, "node": node }).to_string()).ignore();
-            }
-            let _: () = pipe.query_async(&mut conn).await.map_err(err)?;
+            let _: i64 = redis::Script::new(PUT_TOOLS)
+                .key(&key)
+                .key(&events)
+                .arg(args)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(err)?;
             Ok(())
         }
         .boxed_local()
