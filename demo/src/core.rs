@@ -487,7 +487,9 @@ impl Server {
             let _ = out.send(Outbound::Message(error_response(&id, &err)));
             return;
         }
-        if method == "tools/call" {
+        let interactive_prompt = method == "prompts/get"
+            && params.get("name").and_then(Value::as_str) == Some(prompts::INTERACTIVE_PROMPT);
+        if method == "tools/call" || interactive_prompt {
             let ctx = Ctx {
                 server: self.clone(),
                 id: id.clone(),
@@ -502,7 +504,11 @@ impl Server {
             // its entry before it was inserted.
             let mut running = lock(&self.inner.running);
             let handle = tokio::spawn(async move {
-                let result = tools::call(&ctx, &params).await;
+                let result = if interactive_prompt {
+                    prompts::get_interactive(&ctx).await
+                } else {
+                    tools::call(&ctx, &params).await
+                };
                 lock(&server.inner.running).remove(&task_key);
                 let msg = match result {
                     Ok(r) => response(&ctx.id, r),
@@ -787,6 +793,17 @@ impl Ctx {
     /// Sends a server→client request on this request's stream and waits for
     /// the client's response; returns its `result`, or its `error`.
     pub(crate) async fn request(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        self.request_within(method, params, CLIENT_REQUEST_TIMEOUT)
+            .await
+    }
+
+    /// [`Ctx::request`], giving up after `timeout`.
+    pub(crate) async fn request_within(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, RpcError> {
         if let Some(m) = &self.mrtr {
             return m.request(method, params);
         }
@@ -804,7 +821,7 @@ impl Ctx {
             key,
         };
         self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        let msg = match tokio::time::timeout(CLIENT_REQUEST_TIMEOUT, rx).await {
+        let msg = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(msg)) => msg,
             Ok(Err(_)) => return Err(RpcError::new(codes::INTERNAL_ERROR, "session closed")),
             Err(_) => {

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::core::RpcError;
-use crate::tools::TEST_IMAGE_BASE64;
+use crate::core::{Ctx, RpcError};
+use crate::tools::{FIXTURE_ANSWER_TIMEOUT, TEST_IMAGE_BASE64};
 
 /// Prompts, in a fixed order.
 pub(crate) fn list() -> Vec<Value> {
@@ -36,7 +36,44 @@ pub(crate) fn list() -> Vec<Value> {
             "title": "Prompt With Image",
             "description": "A prompt that includes image content"
         }),
+        json!({
+            "name": INTERACTIVE_PROMPT,
+            "title": "Prompt That Asks For Context",
+            "description": "Asks the user for context (elicitation/create) before building the prompt (SEP-2322 fixture)"
+        }),
     ]
+}
+
+/// The prompt whose `prompts/get` sends `elicitation/create` (see [`get_interactive`]).
+pub(crate) const INTERACTIVE_PROMPT: &str = "test_input_required_result_prompt";
+
+/// `prompts/get` of [`INTERACTIVE_PROMPT`]: asks the client for a context, then builds
+/// the prompt from the answer.
+pub(crate) async fn get_interactive(ctx: &Ctx) -> Result<Value, RpcError> {
+    let params = json!({
+        "message": "What context should the prompt use?",
+        "requestedSchema": {
+            "type": "object",
+            "properties": {"context": {"type": "string"}},
+            "required": ["context"]
+        }
+    });
+    let answer = ctx
+        .request_within("elicitation/create", params, FIXTURE_ANSWER_TIMEOUT)
+        .await?;
+    let context = match answer.get("content").and_then(|c| c.get("context")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => "(none)".to_string(),
+    };
+    Ok(interactive_result(&context))
+}
+
+fn interactive_result(context: &str) -> Value {
+    json!({
+        "description": "A prompt built from the context the user gave",
+        "messages": [user(json!({"type": "text", "text": format!("Context: {context}")}))]
+    })
 }
 
 fn user(content: Value) -> Value {
@@ -106,6 +143,8 @@ pub(crate) fn get(name: &str, args: Option<&Value>) -> Result<Value, RpcError> {
                 user(json!({"type": "text", "text": "Please analyze the image above."})),
             ],
         ),
+        // Without a way to ask (a modern request), the prompt is built without context.
+        INTERACTIVE_PROMPT => return Ok(interactive_result("(none)")),
         _ => return Err(RpcError::invalid_params(format!("Unknown prompt: {name}"))),
     };
     Ok(json!({"description": description, "messages": messages}))

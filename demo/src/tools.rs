@@ -211,6 +211,73 @@ fn all_definitions() -> &'static [Value] {
                 "Tests SSE stream disconnection and client reconnection (SEP-1699): over HTTP the server closes the response stream mid-call and delivers the result after the client reconnects with Last-Event-ID.",
                 no_args(),
             ),
+            // ---- 2026-07-28 (SEP-2322 / SEP-2575) fixtures: legacy tools whose
+            // server-to-client requests a modern gateway turns into input_required ----
+            tool(
+                "test_input_required_result_elicitation",
+                "Asks the user's name (elicitation/create) and greets them.",
+                no_args(),
+            ),
+            tool(
+                "test_input_required_result_sampling",
+                "Asks the client's LLM for the capital of France (sampling/createMessage).",
+                no_args(),
+            ),
+            tool(
+                "test_input_required_result_list_roots",
+                "Asks the client for its roots (roots/list) and lists them.",
+                no_args(),
+            ),
+            tool(
+                "test_input_required_result_request_state",
+                "Asks for a confirmation (elicitation/create); answers with \"state-ok\".",
+                no_args(),
+            ),
+            tool(
+                "test_input_required_result_multiple_inputs",
+                "Sends elicitation/create, sampling/createMessage and roots/list at once.",
+                no_args(),
+            ),
+            tool(
+                "test_input_required_result_multi_round",
+                "Two elicitations one after the other (name, then favourite colour).",
+                no_args(),
+            ),
+            tool(
+                "test_input_required_result_tampered_state",
+                "Asks for a confirmation (elicitation/create).",
+                no_args(),
+            ),
+            tool(
+                "test_input_required_result_capabilities",
+                "Tries elicitation/create, then sampling/createMessage: only what the client declared gets through.",
+                no_args(),
+            ),
+            tool(
+                "test_missing_capability",
+                "Needs sampling: fails with -32021 (MissingRequiredClientCapability) if the client refuses sampling/createMessage.",
+                no_args(),
+            ),
+            tool(
+                "test_streaming_elicitation",
+                "Asks a question (elicitation/create) while its response stream is open.",
+                no_args(),
+            ),
+            tool(
+                "test_logging_tool",
+                "Emits notifications/message at info level, then answers.",
+                no_args(),
+            ),
+            tool(
+                "test_trigger_tool_change",
+                "Sends notifications/tools/list_changed.",
+                no_args(),
+            ),
+            tool(
+                "test_trigger_prompt_change",
+                "Sends notifications/prompts/list_changed.",
+                no_args(),
+            ),
         ]
     })
 }
@@ -239,7 +306,12 @@ enum ToolError {
     InvalidArgs(String),
     /// The tool ran and failed: an `isError: true` result.
     Failed(String),
+    /// The call fails as a whole with this JSON-RPC error.
+    Rpc(RpcError),
 }
+
+/// 2026-07-28 `MissingRequiredClientCapabilityError`.
+const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
 
 type ToolResult = Result<Value, ToolError>;
 
@@ -305,6 +377,7 @@ pub(crate) async fn call(ctx: &Ctx, params: &Value) -> Result<Value, RpcError> {
             Ok(r)
         }
         Err(ToolError::Failed(m)) => Ok(error_result(&m)),
+        Err(ToolError::Rpc(e)) => Err(e),
         // 2025-11-25 reports input validation failures as tool errors so the
         // model can correct itself; earlier revisions list them as -32602.
         Err(ToolError::InvalidArgs(m)) if at_least(&version, "2025-11-25") => Ok(error_result(
@@ -406,6 +479,27 @@ async fn run(ctx: &Ctx, name: &str, args: &Map<String, Value>) -> ToolResult {
             ok_text("Tool with progress executed successfully")
         }
         "test_sampling" => sampling(ctx, arg_str(args, "prompt")?).await,
+        n if n.starts_with("test_input_required_result_") => input_required_fixture(ctx, n).await,
+        "test_missing_capability" => missing_capability(ctx).await,
+        "test_streaming_elicitation" => {
+            let answer = ask(ctx, "What is your name?", name_schema()).await?;
+            ok_text(format!("Hello, {}!", content_str(&answer, "name")))
+        }
+        "test_logging_tool" => {
+            ctx.log("info", json!("test_logging_tool: started"));
+            ctx.log("info", json!("test_logging_tool: done"));
+            ok_text("Logged two messages at info level")
+        }
+        "test_trigger_tool_change" | "test_trigger_prompt_change" => {
+            let kind = if name == "test_trigger_tool_change" {
+                "tools"
+            } else {
+                "prompts"
+            };
+            let method = format!("notifications/{kind}/list_changed");
+            ctx.send_unsolicited(notification(&method, json!({})));
+            ok_text(format!("sent {method}"))
+        }
         "test_elicitation" => {
             let message = arg_str(args, "message")?;
             let schema = json!({
@@ -617,6 +711,162 @@ async fn sampling(ctx: &Ctx, prompt: &str) -> ToolResult {
     }
     .unwrap_or_else(|| "No response".to_string());
     ok_text(format!("LLM response: {reply}"))
+}
+
+/// How long the 2026-07-28 fixtures wait for an answer to their server-to-client requests:
+/// well under the hub's per-call timeout, so a question a modern client never answers
+/// (its `input_required` not retried) ends the call with a tool error, not a timeout.
+pub(crate) const FIXTURE_ANSWER_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// `{name: string}` (required): the schema the name-asking fixtures send.
+fn name_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"name": {"type": "string"}},
+        "required": ["name"]
+    })
+}
+
+/// Sends `elicitation/create` (form mode from 2025-11-25 on) and returns the answer.
+async fn ask(ctx: &Ctx, message: &str, schema: Value) -> Result<Value, ToolError> {
+    let mut params = json!({"message": message, "requestedSchema": schema});
+    if at_least(&ctx.version(), "2025-11-25") {
+        params["mode"] = json!("form");
+    }
+    ctx.request_within("elicitation/create", params, FIXTURE_ANSWER_TIMEOUT)
+        .await
+        .map_err(|e| ToolError::Failed(format!("elicitation/create failed: {}", e.message)))
+}
+
+/// Sends `sampling/createMessage` with one user message and returns the answer's text.
+async fn sample(ctx: &Ctx, prompt: &str, max_tokens: u32) -> Result<String, ToolError> {
+    let params = json!({
+        "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+        "maxTokens": max_tokens
+    });
+    let r = ctx
+        .request_within("sampling/createMessage", params, FIXTURE_ANSWER_TIMEOUT)
+        .await
+        .map_err(|e| ToolError::Failed(format!("sampling/createMessage failed: {}", e.message)))?;
+    Ok(sampled_text(&r))
+}
+
+/// The text of a `CreateMessageResult` (one content block or, from 2025-11-25, an array).
+fn sampled_text(r: &Value) -> String {
+    let text_of = |c: &Value| c.get("text").and_then(Value::as_str).map(str::to_string);
+    match r.get("content") {
+        Some(Value::Array(items)) => items.iter().find_map(text_of),
+        Some(c) => text_of(c),
+        None => None,
+    }
+    .unwrap_or_else(|| "No response".to_string())
+}
+
+/// Sends `roots/list` and returns the root URIs.
+async fn roots(ctx: &Ctx) -> Result<Vec<String>, ToolError> {
+    let r = ctx
+        .request_within("roots/list", json!({}), FIXTURE_ANSWER_TIMEOUT)
+        .await
+        .map_err(|e| ToolError::Failed(format!("roots/list failed: {}", e.message)))?;
+    Ok(r.get("roots")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|root| root.get("uri").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// `content[key]` of an elicitation answer as text (`"?"` if absent).
+fn content_str(answer: &Value, key: &str) -> String {
+    match answer.get("content").and_then(|c| c.get(key)) {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => "?".to_string(),
+    }
+}
+
+/// The `test_input_required_result_*` fixtures of the 2026-07-28 suite (SEP-2322).
+async fn input_required_fixture(ctx: &Ctx, name: &str) -> ToolResult {
+    match name {
+        "test_input_required_result_elicitation" => {
+            let answer = ask(ctx, "What is your name?", name_schema()).await?;
+            ok_text(format!("Hello, {}!", content_str(&answer, "name")))
+        }
+        "test_input_required_result_sampling" => {
+            let reply = sample(ctx, "What is the capital of France?", 100).await?;
+            ok_text(format!("LLM response: {reply}"))
+        }
+        "test_input_required_result_list_roots" => {
+            let uris = roots(ctx).await?;
+            ok_text(format!("Client roots: {}", uris.join(", ")))
+        }
+        "test_input_required_result_request_state"
+        | "test_input_required_result_tampered_state" => {
+            let schema = json!({
+                "type": "object",
+                "properties": {"ok": {"type": "boolean"}},
+                "required": ["ok"]
+            });
+            let answer = ask(ctx, "Please confirm", schema).await?;
+            ok_text(format!("state-ok: ok={}", content_str(&answer, "ok")))
+        }
+        "test_input_required_result_multiple_inputs" => {
+            let (who, greeting, uris) = tokio::join!(
+                ask(ctx, "What is your name?", name_schema()),
+                sample(ctx, "Generate a greeting", 50),
+                roots(ctx)
+            );
+            ok_text(format!(
+                "name={}, greeting={}, roots={}",
+                content_str(&who?, "name"),
+                greeting?,
+                uris?.join(", ")
+            ))
+        }
+        "test_input_required_result_multi_round" => {
+            let first = ask(ctx, "Step 1: What is your name?", name_schema()).await?;
+            let schema = json!({
+                "type": "object",
+                "properties": {"color": {"type": "string"}},
+                "required": ["color"]
+            });
+            let second = ask(ctx, "Step 2: What is your favorite color?", schema).await?;
+            ok_text(format!(
+                "{} likes {}",
+                content_str(&first, "name"),
+                content_str(&second, "color")
+            ))
+        }
+        "test_input_required_result_capabilities" => {
+            // A gateway refuses what its client did not declare; the tool carries on.
+            let name = match ask(ctx, "What is your name?", name_schema()).await {
+                Ok(answer) => content_str(&answer, "name"),
+                Err(_) => "(no elicitation)".to_string(),
+            };
+            let reply = match sample(ctx, "Say hello", 50).await {
+                Ok(r) => r,
+                Err(_) => "(no sampling)".to_string(),
+            };
+            ok_text(format!("name={name}, sampled={reply}"))
+        }
+        _ => Err(ToolError::InvalidArgs(format!("unknown fixture {name}"))),
+    }
+}
+
+/// `test_missing_capability`: needs sampling; a refused `sampling/createMessage`
+/// becomes a -32021 error naming `{sampling: {}}`.
+async fn missing_capability(ctx: &Ctx) -> ToolResult {
+    match sample(ctx, "Say hello", 20).await {
+        Ok(reply) => ok_text(format!("LLM response: {reply}")),
+        Err(_) => Err(ToolError::Rpc(RpcError {
+            code: MISSING_REQUIRED_CLIENT_CAPABILITY,
+            message: "Missing required client capability: sampling".to_string(),
+            data: Some(json!({"requiredCapabilities": {"sampling": {}}})),
+        })),
+    }
 }
 
 /// Sends `elicitation/create` and renders `action=…, content={…}`.

@@ -440,7 +440,7 @@ fn resources_prompts_completion() {
     assert_eq!(r["result"], json!({}));
 
     let r = c.request(json!(9), "prompts/list", json!({}));
-    assert_eq!(r["result"]["prompts"].as_array().unwrap().len(), 4);
+    assert_eq!(r["result"]["prompts"].as_array().unwrap().len(), 5);
     let r = c.request(
         json!(10),
         "prompts/get",

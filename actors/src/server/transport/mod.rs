@@ -271,8 +271,14 @@ impl Conn {
             Err(error) => crate::protocol::jsonrpc::raw_error_bytes(&reply.upstream_id, error),
         };
         match self {
-            Conn::Stdio(c) => c.mux.send(msg),
-            Conn::Sse(c) => c.mux.send(msg),
+            Conn::Stdio(c) => {
+                c.mux.answered(&reply.upstream_id);
+                c.mux.send(msg)
+            }
+            Conn::Sse(c) => {
+                c.mux.answered(&reply.upstream_id);
+                c.mux.send(msg)
+            }
             // A REST API never asks the client anything.
             Conn::Rest(_) | Conn::Http(_) => {}
         }

@@ -4,7 +4,11 @@
 //!
 //! Neither channel associates a server-to-client message with the request that caused it
 //! (other than progress tokens). Such messages go to the oldest call in flight whose client
-//! can receive them; with one call in flight, the common case, that is exact.
+//! can receive them; with one call in flight, the common case, that is exact. A server-to-
+//! client request goes to the oldest such call that is not already waiting on its client's
+//! answer to an earlier one (a call parked on an unanswered question, e.g. a modern client's
+//! `input_required` it never retries, must not swallow the questions of later calls); only
+//! if every call is waiting does it go to the oldest.
 
 use actix::prelude::*;
 use serde_json::value::RawValue;
@@ -26,6 +30,8 @@ struct Pending {
     tx: oneshot::Sender<CallResult>,
     sink: Option<CallSink>,
     progress: Option<Id>,
+    /// Server-to-client requests routed to this call and not answered yet.
+    asking: u32,
 }
 
 /// Calls waiting on one ordered channel; see the module docs.
@@ -33,6 +39,9 @@ pub struct Mux {
     server: Arc<str>,
     writer: mpsc::Sender<String>,
     pending: RefCell<HashMap<u64, Pending>>,
+    /// Unanswered server-to-client requests (upstream id, as JSON text) -> the call they
+    /// were routed to.
+    asked: RefCell<HashMap<String, u64>>,
     reply_to: Recipient<ReplyToUpstream>,
 }
 
@@ -45,6 +54,10 @@ struct PendingGuard<'a> {
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         self.mux.pending.borrow_mut().remove(&self.id);
+        self.mux
+            .asked
+            .borrow_mut()
+            .retain(|_, call| *call != self.id);
     }
 }
 
@@ -59,6 +72,7 @@ impl Mux {
             server,
             writer,
             pending: RefCell::new(HashMap::new()),
+            asked: RefCell::new(HashMap::new()),
             reply_to,
         }
     }
@@ -77,6 +91,7 @@ impl Mux {
                 tx,
                 sink: call.sink,
                 progress: call.progress,
+                asking: 0,
             },
         );
         let _guard = PendingGuard {
@@ -95,6 +110,17 @@ impl Mux {
     pub fn cancel(&self, id: u64, notification: String, force: bool) {
         if self.pending.borrow_mut().remove(&id).is_some() || force {
             self.send(notification);
+        }
+    }
+
+    /// Notes that the server-to-client request `upstream_id` got its answer (the caller
+    /// then sends it): its call no longer counts as waiting on its client.
+    pub fn answered(&self, upstream_id: &Id) {
+        let Some(call) = self.asked.borrow_mut().remove(&id_key(upstream_id)) else {
+            return;
+        };
+        if let Some(p) = self.pending.borrow_mut().get_mut(&call) {
+            p.asking = p.asking.saturating_sub(1);
         }
     }
 
@@ -185,17 +211,28 @@ impl Mux {
             self.send(response_bytes(&id, &empty_object()));
             return;
         }
-        let pending = self.pending.borrow();
-        match oldest_sink(&pending) {
-            Some(sink) => sink.send(
-                &self.server,
-                UpstreamEventKind::Request {
-                    method,
-                    params,
-                    upstream_id: id,
-                    reply_to: self.reply_to.clone(),
-                },
-            ),
+        let mut pending = self.pending.borrow_mut();
+        let target = pending
+            .iter()
+            .filter(|(_, p)| p.sink.is_some())
+            .min_by_key(|(call, p)| (p.asking > 0, **call))
+            .map(|(call, _)| *call);
+        match target.and_then(|call| pending.get_mut(&call).map(|p| (call, p))) {
+            Some((call, p)) => {
+                p.asking += 1;
+                self.asked.borrow_mut().insert(id_key(&id), call);
+                if let Some(sink) = &p.sink {
+                    sink.send(
+                        &self.server,
+                        UpstreamEventKind::Request {
+                            method,
+                            params,
+                            upstream_id: id,
+                            reply_to: self.reply_to.clone(),
+                        },
+                    );
+                }
+            }
             None => {
                 drop(pending);
                 let err = RpcError::new(codes::METHOD_NOT_FOUND, format!("{method}: no client is waiting on this server")).with_data(
@@ -204,6 +241,14 @@ impl Mux {
                 self.send(error_bytes(Some(&id), &err));
             }
         }
+    }
+}
+
+/// A map key for a JSON-RPC id (numbers and strings never collide: strings keep quotes).
+fn id_key(id: &Id) -> String {
+    match id {
+        Id::Num(n) => n.to_string(),
+        Id::Str(s) => format!("{s:?}"),
     }
 }
 
