@@ -87,13 +87,13 @@ pub(crate) async fn serve(c: CallRequest<'_>) -> HttpResponse {
         .and_then(Value::as_str)
         .map(str::to_string)
     {
-        return resume(c, token, target);
+        return resume(c, token, target).await;
     }
     // inputResponses without requestState answer nothing held: ignored (SHOULD ignore
     // unrecognised information), the call starts afresh.
     let id = c.id.clone();
     match start(&c, target) {
-        Ok(Started::Call(run)) => respond(c.req, c.state, id, run, c.sse),
+        Ok(Started::Call(run)) => respond(c.req, c.state, id, run, c.sse).await,
         Ok(Started::Answered(resp)) => resp,
         Ok(Started::Task {
             handle,
@@ -134,7 +134,7 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn resume(c: CallRequest<'_>, token: String, target: String) -> HttpResponse {
+async fn resume(c: CallRequest<'_>, token: String, target: String) -> HttpResponse {
     let modern = &c.state.modern;
     let refuse = |e: StateError| {
         tracing::warn!(event = "modern.input.refused", user = %c.user, reason = e.reason(), "modern.input.refused");
@@ -169,7 +169,7 @@ fn resume(c: CallRequest<'_>, token: String, target: String) -> HttpResponse {
         body: Ok(to_raw(&answer)),
     });
     held.run.meta = c.meta;
-    respond(c.req, c.state, c.id, held.run, c.sse)
+    respond(c.req, c.state, c.id, held.run, c.sse).await
 }
 
 /// Resolves the target and sends the call upstream (or starts a task).
@@ -322,9 +322,26 @@ struct Frame {
     last: bool,
 }
 
+/// How long an SSE answer waits for its first frame before committing to a 200 stream: an
+/// error the binding gives a 4xx status (e.g. -32021 for a missing client capability)
+/// that arrives first is answered with that status instead.
+const FIRST_FRAME_WAIT: Duration = Duration::from_millis(200);
+
+/// The status of an answer that is a JSON-RPC error with a code the modern binding maps to
+/// an HTTP error status; `None` for anything else.
+fn error_status(json: &str) -> Option<actix_web::http::StatusCode> {
+    let v: Value = serde_json::from_str(json).ok()?;
+    match v.get("error")?.get("code")?.as_i64()? {
+        modern::HEADER_MISMATCH
+        | modern::MISSING_CLIENT_CAPABILITY
+        | modern::UNSUPPORTED_VERSION => Some(actix_web::http::StatusCode::BAD_REQUEST),
+        _ => None,
+    }
+}
+
 /// Drives the call in the background and answers as SSE (related notifications, then the
 /// answer) or as one JSON body.
-fn respond(
+async fn respond(
     req: &HttpRequest,
     state: &AppState,
     id: Id,
@@ -334,9 +351,23 @@ fn respond(
     let (out, mut frames) = mpsc::channel::<Frame>(64);
     actix::spawn(drive(run, out, state.modern.clone(), id.clone()));
     if sse_ok {
-        let events = ReceiverStream::new(frames).map(|f| {
-            Ok::<_, Infallible>(sse::Event::Data(sse::Data::new(f.json).event("message")))
-        });
+        let first = match tokio::time::timeout(FIRST_FRAME_WAIT, frames.recv()).await {
+            Ok(Some(f)) if f.last => match error_status(&f.json) {
+                Some(status) => {
+                    return HttpResponse::build(status)
+                        .content_type("application/json")
+                        .body(f.json)
+                }
+                None => Some(f),
+            },
+            Ok(f) => f,
+            Err(_) => None,
+        };
+        let events = futures_util::stream::iter(first)
+            .chain(ReceiverStream::new(frames))
+            .map(|f| {
+                Ok::<_, Infallible>(sse::Event::Data(sse::Data::new(f.json).event("message")))
+            });
         return sse::Sse::from_stream(events)
             .with_keep_alive(Duration::from_secs(
                 state.settings.sessions.keep_alive_secs.max(1),
