@@ -249,20 +249,25 @@ impl ServerActor {
         );
     }
 
-    fn open(
-        &mut self,
-        ctx: &mut Context<Self>,
-        generation: u64,
-        permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    ) {
-        let args = OpenArgs {
+    /// What a transport of this server's `generation` is opened with.
+    pub(super) fn open_args(&self, ctx: &mut Context<Self>, generation: u64) -> OpenArgs {
+        OpenArgs {
             server: self.id.clone(),
             generation,
             events: ctx.address().recipient(),
             reply_to: ctx.address().recipient(),
             policy: self.env.upstream_policy.clone(),
             sessions: self.env.upstream_sessions.clone(),
-        };
+        }
+    }
+
+    fn open(
+        &mut self,
+        ctx: &mut Context<Self>,
+        generation: u64,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
+        let args = self.open_args(ctx, generation);
         let opened = if let Some(cluster) = self.env.cluster.as_ref().filter(|_| self.forwarded) {
             let avoid: Vec<String> = self.peer_failures.iter().map(|(n, _)| n.clone()).collect();
             let Some(peer) = cluster.pick(&self.def, &avoid) else {

@@ -10,7 +10,7 @@ use super::{describe, ServerActor, HANDSHAKE_TIMEOUT};
 use crate::error::HubError;
 use crate::registry::TransportKind;
 use crate::server::transport::modern::UpstreamEra;
-use crate::server::transport::{refused_streamable_http, sse::SseConn, Conn, OpenArgs};
+use crate::server::transport::{refused_streamable_http, sse::SseConn, Conn};
 
 impl ServerActor {
     /// Handshake and list loading for a fresh connection of generation `generation`.
@@ -35,17 +35,7 @@ impl ServerActor {
         let fallback = (matches!(conn, Conn::Http(_))
             && self.def.transport == TransportKind::StreamableHttp
             && !self.forwarded)
-            .then(|| {
-                let args = OpenArgs {
-                    server: self.id.clone(),
-                    generation,
-                    events: ctx.address().recipient(),
-                    reply_to: ctx.address().recipient(),
-                    policy: self.env.upstream_policy.clone(),
-                    sessions: self.env.upstream_sessions.clone(),
-                };
-                (self.def.clone(), args)
-            });
+            .then(|| (self.def.clone(), self.open_args(ctx, generation)));
         let work = async move {
             let _permit = permit;
             match handshake_conn.handshake(&server, known).await {
@@ -106,28 +96,18 @@ impl ServerActor {
                             act.era = Some(conn.era());
                             act.on_ready(conn, catalog)
                         }
-                        Ok(Err(e)) => {
-                            act.era = None;
-                            act.sse_fallback = false;
-                            conn.close();
-                            act.on_failure(
-                                ctx,
-                                generation,
-                                format!("handshake failed: {}", describe(&e)),
-                            );
-                        }
-                        Err(_) => {
-                            act.era = None;
-                            act.sse_fallback = false;
-                            conn.close();
-                            act.on_failure(
-                                ctx,
-                                generation,
-                                format!(
+                        failed => {
+                            let reason = match failed {
+                                Ok(Err(e)) => format!("handshake failed: {}", describe(&e)),
+                                _ => format!(
                                     "handshake timed out after {}s",
                                     HANDSHAKE_TIMEOUT.as_secs()
                                 ),
-                            );
+                            };
+                            act.era = None;
+                            act.sse_fallback = false;
+                            conn.close();
+                            act.on_failure(ctx, generation, reason);
                         }
                     }
                 }),
