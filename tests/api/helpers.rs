@@ -352,6 +352,18 @@ impl DemoHttp {
     pub fn base(&self) -> String {
         self.url.trim_end_matches("/mcp").to_string()
     }
+
+    /// The demo's own counters (`initializes`, live `sessions`, ...) from `/admin/stats`.
+    pub async fn stats(&self) -> Value {
+        http_client()
+            .get(format!("{}/admin/stats", self.base()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
 }
 
 impl Drop for DemoHttp {

@@ -7,17 +7,6 @@ use std::time::Duration;
 
 use crate::helpers::*;
 
-async fn upstream_stats(upstream: &DemoHttp) -> Value {
-    http_client()
-        .get(format!("{}/admin/stats", upstream.base()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[actix_web::test]
 async fn seventy_sessions_share_one_upstream_session_and_get_their_own_answers() {
     let upstream = DemoHttp::start();
@@ -62,7 +51,7 @@ async fn seventy_sessions_share_one_upstream_session_and_get_their_own_answers()
         }
     }
     assert_eq!(total, 350);
-    let stats = upstream_stats(&upstream).await;
+    let stats = upstream.stats().await;
     assert_eq!(
         stats["initializes"], 1,
         "one upstream session for every client: {stats}"
@@ -100,7 +89,7 @@ async fn an_upstream_that_forgets_its_session_is_reinitialized_and_the_call_retr
     for (i, text) in got.iter().enumerate() {
         assert_eq!(text, &format!("after {i}"));
     }
-    let stats = upstream_stats(&upstream).await;
+    let stats = upstream.stats().await;
     assert_eq!(
         stats["initializes"], 2,
         "concurrent callers share one re-initialize: {stats}"

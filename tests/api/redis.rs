@@ -103,6 +103,20 @@ async fn hub(redis: &RedisServer, prefix: &str) -> TestApp {
     .await
 }
 
+/// Registers the stdio demo as server `shared` through `via`'s admin API and waits until
+/// each of `ready_on` runs it.
+async fn register_shared_demo(via: &TestApp, ready_on: &[&TestApp]) {
+    let resp = http_client()
+        .post(via.url("/api/servers/shared"))
+        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    for app in ready_on {
+        app.wait_ready("shared", Duration::from_secs(10)).await;
+    }
+}
+
 fn prefix() -> String {
     format!("t{}:", uuid::Uuid::new_v4().simple())
 }
@@ -538,14 +552,7 @@ async fn tools_and_runtime_state_are_shared_through_redis() {
     let p = prefix();
     let (a, b) = (hub(&redis, &p).await, hub(&redis, &p).await);
     let events = Subscription::start(&redis, &format!("{p}events"));
-    let resp = http_client()
-        .post(a.url("/api/servers/shared"))
-        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    a.wait_ready("shared", Duration::from_secs(10)).await;
-    b.wait_ready("shared", Duration::from_secs(10)).await;
+    register_shared_demo(&a, &[&a, &b]).await;
 
     // `{prefix}tools:shared` holds every tool, written once although two nodes run it.
     let tools_key = format!("{p}tools:shared");
@@ -798,12 +805,7 @@ async fn sessions_are_served_by_every_instance_and_a_call_outlives_its_instance(
         .spawn()
         .unwrap();
     let a_url = |path: &str| format!("http://127.0.0.1:{a_port}{path}");
-    let resp = http_client()
-        .post(b.url("/api/servers/shared"))
-        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
+    register_shared_demo(&b, &[]).await;
 
     // A session initialized on A...
     let mut client = loop {
@@ -926,14 +928,7 @@ async fn a_legacy_sse_session_is_served_when_its_posts_reach_another_instance() 
     let p = prefix();
     let a = hub(&redis, &p).await;
     let b = hub(&redis, &p).await;
-    let resp = http_client()
-        .post(a.url("/api/servers/shared"))
-        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    a.wait_ready("shared", Duration::from_secs(10)).await;
-    b.wait_ready("shared", Duration::from_secs(10)).await;
+    register_shared_demo(&a, &[&a, &b]).await;
     // The stream is on A...
     let mut stream = open_sse(&a.url("/sse"), None).await;
     let endpoint = stream.next().await.unwrap();
@@ -993,14 +988,7 @@ async fn server_requests_of_a_json_call_cross_instances_both_ways() {
     let p = prefix();
     let a = hub(&redis, &p).await;
     let b = hub(&redis, &p).await;
-    let resp = http_client()
-        .post(a.url("/api/servers/shared"))
-        .send_json(&json!({ "transport": "stdio", "command": "@self", "args": ["demo-server"] }))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    a.wait_ready("shared", Duration::from_secs(10)).await;
-    b.wait_ready("shared", Duration::from_secs(10)).await;
+    register_shared_demo(&a, &[&a, &b]).await;
     // The session and its standalone GET stream are on A.
     let c = McpClient::connect(a.url("/mcp")).await;
     let sid = c.session.clone().unwrap();
@@ -1061,15 +1049,7 @@ async fn server_requests_of_a_json_call_cross_instances_both_ways() {
 // ---- upstream sessions shared through Redis (issue 4, item 4) --------------------------
 
 async fn demo_initializes(upstream: &DemoHttp) -> u64 {
-    let stats: Value = http_client()
-        .get(format!("{}/admin/stats", upstream.base()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["initializes"].as_u64().unwrap()
+    upstream.stats().await["initializes"].as_u64().unwrap()
 }
 
 async fn hub_with_upstream(redis: &RedisServer, prefix: &str, url: &str) -> TestApp {

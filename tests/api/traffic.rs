@@ -353,14 +353,7 @@ async fn seventy_callers_survive_an_upstream_that_forgets_sessions_every_two_sec
     });
     let total: usize = join_all(callers).await.into_iter().sum();
     let forgets = forgetter.await.unwrap();
-    let stats: Value = http_client()
-        .get(format!("{}/admin/stats", upstream.base()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = upstream.stats().await;
     let inits = stats["initializes"].as_u64().unwrap();
     assert!(total > 70, "{total} calls");
     assert_eq!(

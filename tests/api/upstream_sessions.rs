@@ -24,17 +24,6 @@ fn with_keys(s: &mut mcp_hub::config::Settings) {
         .collect();
 }
 
-async fn upstream_stats(upstream: &DemoHttp) -> Value {
-    http_client()
-        .get(format!("{}/admin/stats", upstream.base()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn echo(c: &mut McpClient, text: &str) {
     assert_eq!(
         text_of(&c.call_tool("up__echo", json!({ "text": text })).await),
@@ -46,7 +35,7 @@ async fn echo(c: &mut McpClient, text: &str) {
 async fn stats_until(upstream: &DemoHttp, ok: impl Fn(&Value) -> bool) -> Value {
     let until = Instant::now() + Duration::from_secs(5);
     loop {
-        let stats = upstream_stats(upstream).await;
+        let stats = upstream.stats().await;
         if ok(&stats) || Instant::now() > until {
             return stats;
         }
@@ -83,7 +72,7 @@ async fn per_user_gives_each_user_one_upstream_session_shared_by_their_client_se
         })
     });
     join_all(calls).await;
-    let stats = upstream_stats(&upstream).await;
+    let stats = upstream.stats().await;
     assert_eq!(
         stats["initializes"], 3,
         "the handshake's session, then one per user (not per client session): {stats}"
@@ -92,7 +81,7 @@ async fn per_user_gives_each_user_one_upstream_session_shared_by_their_client_se
     // Anonymous callers are one user: they share the handshake's session.
     let mut anon = McpClient::connect(app.url("/mcp")).await;
     echo(&mut anon, "anonymous").await;
-    assert_eq!(upstream_stats(&upstream).await["initializes"], 3);
+    assert_eq!(upstream.stats().await["initializes"], 3);
 }
 
 #[actix_web::test]
@@ -113,7 +102,7 @@ async fn per_client_gives_each_client_session_its_own_upstream_session_closed_wi
     echo(&mut b, "b1").await;
     echo(&mut a, "a2").await;
     echo(&mut b, "b2").await;
-    let stats = upstream_stats(&upstream).await;
+    let stats = upstream.stats().await;
     assert_eq!(
         stats["initializes"], 3,
         "the handshake's session and one per client session: {stats}"
@@ -134,7 +123,7 @@ async fn per_client_gives_each_client_session_its_own_upstream_session_closed_wi
         "a's upstream session is gone: {stats}"
     );
     echo(&mut b, "b3").await;
-    assert_eq!(upstream_stats(&upstream).await["initializes"], 3);
+    assert_eq!(upstream.stats().await["initializes"], 3);
 }
 
 #[actix_web::test]
