@@ -728,15 +728,8 @@ impl Tail {
                             event: ev,
                         });
                     }
-                    match self
-                        .shared
-                        .read_stream(&self.session, self.stream, u64::MAX)
-                        .await
-                    {
-                        Ok(SharedStream {
-                            pending: Some(call),
-                            ..
-                        }) => self.addr.do_send(Rerun {
+                    match self.shared.pending_call(&self.session, self.stream).await {
+                        Ok(Some(call)) => self.addr.do_send(Rerun {
                             stream: self.stream,
                             call,
                         }),
@@ -746,12 +739,8 @@ impl Tail {
                 }
                 // Another instance claimed it, or the call finished meanwhile: keep following.
                 Ok(false) => {
-                    if let Ok(now) = self
-                        .shared
-                        .read_stream(&self.session, self.stream, u64::MAX)
-                        .await
-                    {
-                        self.owner = now.pending.map(|p| p.node);
+                    if let Ok(now) = self.shared.pending_call(&self.session, self.stream).await {
+                        self.owner = now.map(|p| p.node);
                     }
                 }
                 Err(_) => {}

@@ -383,13 +383,22 @@ impl SharedSessions {
             ..Default::default()
         };
         self.read_more(session, stream, after, &mut out).await?;
+        out.pending = self.pending_call(session, stream).await?;
+        Ok(out)
+    }
+
+    /// The unfinished call `stream` answers, if any.
+    pub async fn pending_call(
+        &self,
+        session: &str,
+        stream: u64,
+    ) -> Result<Option<PendingCall>, redis::RedisError> {
         let raw: Option<String> = redis::cmd("HGET")
             .arg(self.key(session, ":pending"))
             .arg(stream)
             .query_async(&mut self.conn.clone())
             .await?;
-        out.pending = raw.and_then(|r| serde_json::from_str(&r).ok());
-        Ok(out)
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
     }
 
     /// Appends to `out` the events of `stream` logged after `out.cursor` (and after seq
