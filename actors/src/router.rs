@@ -231,6 +231,20 @@ pub fn rewrite_params(
     if name.is_none() && !has_token {
         return Ok((Some(raw), None));
     }
+    if let (Some(name), false) = (name, has_token) {
+        // The common case, a rename only: the other members are copied as raw text, not
+        // parsed into values and printed again. Keys with escapes take the general path.
+        if let Ok(mut map) =
+            serde_json::from_str::<std::collections::BTreeMap<&str, &RawValue>>(raw.get())
+        {
+            // to_raw_value prints without parsing the text again (from_string would).
+            let internal = |e: serde_json::Error| HubError::Internal(e.to_string());
+            let name = serde_json::value::to_raw_value(name).map_err(internal)?;
+            map.insert("name", &name);
+            let out = serde_json::value::to_raw_value(&map).map_err(internal)?;
+            return Ok((Some(out), None));
+        }
+    }
     let mut map: Map<String, Value> = serde_json::from_str(raw.get()).map_err(|_| {
         HubError::invalid_params("params must be an object", "send params as a JSON object")
     })?;
@@ -265,6 +279,26 @@ mod tests {
         assert_eq!(v["_meta"]["progressToken"], 42);
         assert_eq!(v["_meta"]["traceparent"], "t");
         assert_eq!(orig, Some(Id::Str("abc".into())));
+    }
+
+    #[test]
+    fn renames_without_a_progress_token_keeping_raw_members() {
+        let params = RawValue::from_string(
+            r#"{"name":"demo__echo","arguments":{"text":"h\u00e9 \"x\"","n":1.50}}"#.into(),
+        )
+        .unwrap();
+        let (out, orig) = rewrite_params(Some(params), Some("echo"), 7).unwrap();
+        assert_eq!(
+            out.unwrap().get(),
+            r#"{"arguments":{"text":"h\u00e9 \"x\"","n":1.50},"name":"echo"}"#
+        );
+        assert!(orig.is_none());
+        // A key with an escape cannot be borrowed: the general path still renames.
+        let params = RawValue::from_string(r#"{"name":"demo__echo","a\"b":1}"#.into()).unwrap();
+        let (out, _) = rewrite_params(Some(params), Some("echo"), 7).unwrap();
+        let v: Value = serde_json::from_str(out.unwrap().get()).unwrap();
+        assert_eq!(v["name"], "echo");
+        assert_eq!(v["a\"b"], 1);
     }
 
     #[test]

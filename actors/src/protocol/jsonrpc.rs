@@ -230,13 +230,29 @@ pub fn raw_error_bytes(id: &Id, error: &RawValue) -> String {
 
 /// A request with a raw id (as JSON text), method and optional raw params.
 pub fn request_bytes(id_json: &str, method: &str, params: Option<&RawValue>) -> String {
-    let method = serde_json::to_string(method).unwrap_or_default();
-    match params {
-        Some(p) => format!(
-            "{{\"jsonrpc\":\"2.0\",\"id\":{id_json},\"method\":{method},\"params\":{}}}",
-            p.get()
-        ),
-        None => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id_json},\"method\":{method}}}"),
+    let params = params.map(RawValue::get);
+    let mut out =
+        String::with_capacity(48 + id_json.len() + method.len() + params.map_or(0, str::len));
+    out.push_str("{\"jsonrpc\":\"2.0\",\"id\":");
+    out.push_str(id_json);
+    out.push_str(",\"method\":");
+    push_json_string(&mut out, method);
+    if let Some(p) = params {
+        out.push_str(",\"params\":");
+        out.push_str(p);
+    }
+    out.push('}');
+    out
+}
+
+/// Appends `s` as a JSON string literal.
+fn push_json_string(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
     }
 }
 
@@ -381,5 +397,15 @@ mod tests {
             error_bytes(Some(&Id::Num(1)), &e),
             r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"Method not found"}}"#
         );
+        assert_eq!(
+            request_bytes("3", "tools/call", Some(&raw)),
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"a":1}}"#
+        );
+        // A method needing escapes is still valid JSON with the same method.
+        let odd = "a\"b\\c\n\u{1}é";
+        let v: serde_json::Value =
+            serde_json::from_str(&request_bytes("\"i\"", odd, None)).unwrap();
+        assert_eq!(v["method"], odd);
+        assert_eq!(v["id"], "i");
     }
 }

@@ -11,6 +11,7 @@
 
 use actix::prelude::*;
 use serde_json::value::RawValue;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -121,7 +122,14 @@ pub struct ServerActor {
     /// A Streamable HTTP definition whose URL turned out to be a legacy HTTP+SSE endpoint
     /// (spec fallback): later connections open SSE directly.
     sse_fallback: bool,
+    /// Call metrics handles by (upstream tool, outcome), so a call does not build and look
+    /// up its label set in the recorder every time.
+    call_counters: HashMap<Box<str>, Vec<(&'static str, metrics::Counter)>>,
+    call_duration: Option<metrics::Histogram>,
 }
+
+/// Tools whose counters are cached at most (the recorder still counts the rest).
+const CACHED_COUNTERS: usize = 1024;
 
 mod handshake;
 mod workers;
@@ -179,6 +187,8 @@ impl ServerActor {
             worker_slot: None,
             last_call: Instant::now(),
             latency: LatencyWindow::default(),
+            call_counters: HashMap::new(),
+            call_duration: None,
             env,
         };
         (actor, catalog_rx, runtime_rx)
@@ -218,6 +228,37 @@ impl ServerActor {
             latency_p50_ms,
             latency_p99_ms,
         });
+    }
+
+    /// `mcp_hub_calls_total` and `mcp_hub_call_duration_seconds` for one finished call.
+    fn count_call(&mut self, tool: &str, outcome: &'static str, took: Duration) {
+        // The upstream's own tool name, whether the call came through /mcp ({id}__{tool}) or /mcp/{id}.
+        let tool = tool
+            .strip_prefix(&*self.id)
+            .and_then(|t| t.strip_prefix("__"))
+            .unwrap_or(tool);
+        let server = self.id.clone();
+        let cached = self
+            .call_counters
+            .get(tool)
+            .and_then(|by_outcome| by_outcome.iter().find(|(o, _)| *o == outcome));
+        if let Some((_, counter)) = cached {
+            counter.increment(1);
+        } else {
+            let counter = metrics::counter!("mcp_hub_calls_total", "server" => server.clone(), "tool" => tool.to_string(), "outcome" => outcome);
+            counter.increment(1);
+            if self.call_counters.len() < CACHED_COUNTERS || self.call_counters.contains_key(tool) {
+                self.call_counters
+                    .entry(Box::from(tool))
+                    .or_default()
+                    .push((outcome, counter));
+            }
+        }
+        self.call_duration
+            .get_or_insert_with(
+                || metrics::histogram!("mcp_hub_call_duration_seconds", "server" => server),
+            )
+            .record(took.as_secs_f64());
     }
 
     fn publish_load(&self) {
@@ -827,10 +868,7 @@ impl Handler<Forward> for ServerActor {
                     Ok(_) => tracing::info!(event = "tool.call.proxy.done", request_id = %request_id, server = %act.id, tool = %tool, status = "ok", latency_ms, "tool.call.proxy.done"),
                     Err(e) => tracing::warn!(event = "tool.call.proxy.done", request_id = %request_id, server = %act.id, tool = %tool, status = e.kind(), latency_ms, error = %e, "tool.call.proxy.done"),
                 }
-                // The upstream's own tool name, whether the call came through /mcp ({id}__{tool}) or /mcp/{id}.
-                let tool_label = tool.strip_prefix(&*act.id).and_then(|t| t.strip_prefix("__")).unwrap_or(tool).to_string();
-                metrics::counter!("mcp_hub_calls_total", "server" => act.id.clone(), "tool" => tool_label, "outcome" => res.as_ref().err().map_or("ok", HubError::kind)).increment(1);
-                metrics::histogram!("mcp_hub_call_duration_seconds", "server" => act.id.clone()).record(started.elapsed().as_secs_f64());
+                act.count_call(tool, res.as_ref().err().map_or("ok", HubError::kind), started.elapsed());
             }
             res
         }))

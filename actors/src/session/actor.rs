@@ -221,7 +221,7 @@ impl SessionActor {
         let attached = self.log.open(kind, capacity);
         Opened {
             stream: attached.stream,
-            priming_id: Some(self.log.event_id(attached.stream, 0)),
+            priming_id: (kind != StreamKind::Json).then(|| self.log.event_id(attached.stream, 0)),
             rx: attached.rx,
             durable: None,
         }

@@ -313,7 +313,12 @@ impl EventLog {
         }
         if let Some(tx) = &s.tx {
             let msg = Outbound {
-                event_id: format!("{}.{stream}.{seq}", self.session),
+                // A JSON body carries no event id.
+                event_id: if s.kind == StreamKind::Json {
+                    String::new()
+                } else {
+                    format!("{}.{stream}.{seq}", self.session)
+                },
                 json,
                 is_response,
                 is_error,

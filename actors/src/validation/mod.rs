@@ -69,15 +69,24 @@ pub fn check_call(
     scope: &Scope,
     params: Option<&RawValue>,
 ) -> Option<(String, Vec<Violation>)> {
+    // One parse for the name and the arguments (kept raw until a schema asks for them).
     #[derive(serde::Deserialize)]
-    struct Name {
+    struct Call<'a> {
         name: String,
+        #[serde(default, borrow)]
+        arguments: Option<&'a RawValue>,
     }
-    let name = serde_json::from_str::<Name>(params?.get()).ok()?.name;
-    let (handle, upstream) = router::resolve_name(servers, scope, NameKind::Tool, &name).ok()?;
+    let call = serde_json::from_str::<Call<'_>>(params?.get()).ok()?;
+    let (handle, upstream) =
+        router::resolve_name(servers, scope, NameKind::Tool, &call.name).ok()?;
     let validator = handle.catalog().tool(&upstream)?.validator.clone()?;
-    let violations = check(&validator, &arguments_of(params)).err()?;
-    Some((name, violations))
+    let arguments = call
+        .arguments
+        .and_then(|a| serde_json::from_str::<Value>(a.get()).ok())
+        .filter(|a| !a.is_null())
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let violations = check(&validator, &arguments).err()?;
+    Some((call.name, violations))
 }
 
 /// Default of `limits.max_arguments_bytes`: 256 KiB of JSON.
@@ -112,19 +121,6 @@ pub fn arguments_size_error(size: usize, limit: usize) -> Result<(), HubError> {
             "hint": "send smaller arguments (pass large content by reference, e.g. a URL or a resource), or raise limits.max_arguments_bytes",
         }),
     })
-}
-
-/// `params.arguments` of a `tools/call` (an absent one is `{}`, as servers treat it).
-pub fn arguments_of(params: Option<&RawValue>) -> Value {
-    #[derive(serde::Deserialize)]
-    struct P {
-        #[serde(default)]
-        arguments: Option<Value>,
-    }
-    params
-        .and_then(|p| serde_json::from_str::<P>(p.get()).ok())
-        .and_then(|p| p.arguments)
-        .unwrap_or_else(|| Value::Object(Default::default()))
 }
 
 /// The violations as lines of text: `- /path: message` (`(root)` for the object itself).

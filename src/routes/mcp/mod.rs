@@ -46,6 +46,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 pub(crate) const SESSION_HEADER: &str = "mcp-session-id";
 
+/// [`SESSION_HEADER`] as a header name for responses (a static name is not parsed and
+/// copied on every response, as a string one is).
+pub(crate) fn session_header_name() -> actix_web::http::header::HeaderName {
+    actix_web::http::header::HeaderName::from_static(SESSION_HEADER)
+}
+
 /// The user a request acts for, as `check_request` identified it.
 pub(crate) fn user_of(req: &HttpRequest) -> Arc<str> {
     req.extensions()

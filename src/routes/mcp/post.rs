@@ -20,6 +20,15 @@ use super::{
 use crate::error::{rpc_error, status_of, transport_error};
 use crate::state::AppState;
 
+/// A logged message as a response body, without copying it.
+struct SharedJson(std::sync::Arc<str>);
+
+impl AsRef<[u8]> for SharedJson {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
 /// `POST /mcp`.
 pub async fn post_all(
     req: HttpRequest,
@@ -246,8 +255,8 @@ async fn legacy(
                     }
                     return HttpResponse::Ok()
                         .content_type("application/json")
-                        .insert_header((SESSION_HEADER, &*sid))
-                        .body(m.json.to_string());
+                        .insert_header((super::session_header_name(), &*sid))
+                        .body(web::Bytes::from_owner(SharedJson(m.json)));
                 }
             }
             transport_error(

@@ -53,7 +53,7 @@ pub fn respond(
         .insert_header(("X-Accel-Buffering", "no"))
         .insert_header((header::CACHE_CONTROL, "no-cache"));
     if let Some(sid) = session_header {
-        resp = resp.insert_header((super::SESSION_HEADER, sid));
+        resp = resp.insert_header((super::session_header_name(), sid));
     }
     resp.respond_to(req).map_into_boxed_body()
 }

@@ -128,6 +128,8 @@ pub struct HttpConn {
     shared: Rc<UpSession>,
     contexts: RefCell<HashMap<String, Rc<UpSession>>>,
     protocol_version: RefCell<String>,
+    /// `protocol_version` as a header value, built once per negotiation, not per request.
+    protocol_header: RefCell<header::HeaderValue>,
     /// Calls in flight: how to stop waiting for each, and the session it runs on.
     inflight: RefCell<HashMap<u64, Inflight>>,
     /// Hub-local id of a server-to-client request → the session it came on and its own id.
@@ -190,6 +192,7 @@ impl HttpConn {
             shared: UpSession::new(SHARED_CONTEXT.to_string()),
             contexts: RefCell::new(HashMap::new()),
             protocol_version: RefCell::new(version::LATEST.to_string()),
+            protocol_header: RefCell::new(header::HeaderValue::from_static(version::LATEST)),
             inflight: RefCell::new(HashMap::new()),
             server_requests: RefCell::new(HashMap::new()),
             next_server_request: Cell::new(1),
@@ -302,6 +305,9 @@ impl HttpConn {
     /// Records the negotiated version, sent as `MCP-Protocol-Version` from now on.
     pub fn set_protocol_version(&self, v: &str) {
         *self.protocol_version.borrow_mut() = v.to_string();
+        if let Ok(value) = header::HeaderValue::from_str(v) {
+            *self.protocol_header.borrow_mut() = value;
+        }
     }
 
     /// The server id.
@@ -313,20 +319,28 @@ impl HttpConn {
         let mut req = self
             .client
             .post(&self.url)
-            .insert_header((header::ACCEPT, "application/json, text/event-stream"))
-            .insert_header((header::CONTENT_TYPE, "application/json"))
             .insert_header((
-                "MCP-Protocol-Version",
-                self.protocol_version.borrow().as_str(),
+                header::ACCEPT,
+                header::HeaderValue::from_static("application/json, text/event-stream"),
+            ))
+            .insert_header((
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            ))
+            .insert_header((
+                header::HeaderName::from_static("mcp-protocol-version"),
+                self.protocol_header.borrow().clone(),
             ));
         for (k, v) in &self.headers {
             req = req.insert_header((k.clone(), v.clone()));
         }
-        if let Some(s) = session {
-            req = req.insert_header(("Mcp-Session-Id", s));
+        // Names as constants: parsing a header name from text costs on every request.
+        let value = |v: &str| header::HeaderValue::from_str(v).ok();
+        if let Some(s) = session.and_then(value) {
+            req = req.insert_header((header::HeaderName::from_static("mcp-session-id"), s));
         }
-        if let Some(r) = request_id {
-            req = req.insert_header(("X-Request-Id", r));
+        if let Some(r) = request_id.and_then(value) {
+            req = req.insert_header((header::HeaderName::from_static("x-request-id"), r));
         }
         req
     }
