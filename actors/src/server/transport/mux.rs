@@ -8,13 +8,17 @@
 //! client request goes to the oldest such call that is not already waiting on its client's
 //! answer to an earlier one (a call parked on an unanswered question, e.g. a modern client's
 //! `input_required` it never retries, must not swallow the questions of later calls); only
-//! if every call is waiting does it go to the oldest.
+//! if every call is waiting does it go to the oldest. Except in a burst: a request that
+//! arrives within [`ASK_BURST`] of the previous one goes to the same call, because a server
+//! that asks several things at once (a tool awaiting an elicitation and a sampling
+//! together) writes them back to back, and the first already made its call "waiting".
 
 use actix::prelude::*;
 use serde_json::value::RawValue;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{forward_notification, progress_token, upstream_error, CallResult, OutCall};
@@ -25,6 +29,9 @@ use crate::server::sink::{CallSink, ReplyToUpstream, UpstreamEventKind};
 
 /// Messages queued for the transport's writer before callers wait.
 pub const WRITE_QUEUE: usize = 1024;
+
+/// Server-to-client requests this close together count as one burst from one call.
+pub const ASK_BURST: Duration = Duration::from_millis(25);
 
 struct Pending {
     tx: oneshot::Sender<CallResult>,
@@ -42,6 +49,8 @@ pub struct Mux {
     /// Unanswered server-to-client requests (upstream id, as JSON text) -> the call they
     /// were routed to.
     asked: RefCell<HashMap<String, u64>>,
+    /// The call the last server-to-client request went to, and when.
+    last_ask: Cell<Option<(u64, Instant)>>,
     reply_to: Recipient<ReplyToUpstream>,
 }
 
@@ -73,6 +82,7 @@ impl Mux {
             writer,
             pending: RefCell::new(HashMap::new()),
             asked: RefCell::new(HashMap::new()),
+            last_ask: Cell::new(None),
             reply_to,
         }
     }
@@ -212,11 +222,23 @@ impl Mux {
             return;
         }
         let mut pending = self.pending.borrow_mut();
-        let target = pending
-            .iter()
-            .filter(|(_, p)| p.sink.is_some())
-            .min_by_key(|(call, p)| (p.asking > 0, **call))
-            .map(|(call, _)| *call);
+        let now = Instant::now();
+        let burst = self
+            .last_ask
+            .get()
+            .filter(|(call, at)| {
+                now.duration_since(*at) < ASK_BURST
+                    && pending.get(call).is_some_and(|p| p.sink.is_some())
+            })
+            .map(|(call, _)| call);
+        let target = burst.or_else(|| {
+            pending
+                .iter()
+                .filter(|(_, p)| p.sink.is_some())
+                .min_by_key(|(call, p)| (p.asking > 0, **call))
+                .map(|(call, _)| *call)
+        });
+        self.last_ask.set(target.map(|call| (call, now)));
         match target.and_then(|call| pending.get_mut(&call).map(|p| (call, p))) {
             Some((call, p)) => {
                 p.asking += 1;
