@@ -93,7 +93,10 @@ async fn concurrent_input_requests_arrive_in_one_input_required_under_the_upstre
     let done = post(
         &url,
         "tools/call",
-        call(tool, json!({ "inputResponses": rest, "requestState": state })),
+        call(
+            tool,
+            json!({ "inputResponses": rest, "requestState": state }),
+        ),
         &[],
     )
     .await;
@@ -118,7 +121,10 @@ async fn unhinted_requests_get_generated_keys_and_answers_up_front_are_used() {
     let a = post(
         &url,
         "tools/call",
-        call("test_elicitation", json!({ "arguments": { "message": "Who?" } })),
+        call(
+            "test_elicitation",
+            json!({ "arguments": { "message": "Who?" } }),
+        ),
         &[],
     )
     .await;
