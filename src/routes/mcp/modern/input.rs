@@ -15,8 +15,8 @@ use mcp_hub_actors::protocol::{codes, Id, RpcError};
 use mcp_hub_actors::server::ReplyToUpstream;
 use serde_json::{json, Map, Value};
 
-/// Most requests one round holds; a request past it is refused (a runaway upstream must
-/// not grow a held call without bound).
+/// Most requests one round holds; later ones wait in the call's channel for the next
+/// round (a runaway upstream must not grow one `input_required` result without bound).
 pub(crate) const MAX_ROUND_REQUESTS: usize = 16;
 
 /// The client capability an upstream request needs, for the methods the bridge relays.
