@@ -4,11 +4,11 @@
 //!
 //! Neither channel associates a server-to-client message with the request that caused it
 //! (other than progress tokens). Such messages go to the oldest call in flight whose client
-//! can receive them; with one call in flight, the common case, that is exact. A server-to-
-//! client request goes to the oldest such call that is not already waiting on its client's
-//! answer to an earlier one (a call parked on an unanswered question, e.g. a modern client's
-//! `input_required` it never retries, must not swallow the questions of later calls); only
-//! if every call is waiting does it go to the oldest. Except in a burst: a request that
+//! can receive them and that is not waiting on its client's answer to a server-to-client
+//! request (a call parked on an unanswered question, e.g. a modern client's
+//! `input_required` it never retries, must not swallow the logs and questions of later
+//! calls); only if every call is waiting do they go to the oldest. With one call in
+//! flight, the common case, that is exact. Except in a burst: a request that
 //! arrives within [`ASK_BURST`] of the previous one goes to the same call, because a server
 //! that asks several things at once (a tool awaiting an elicitation and a sampling
 //! together) writes them back to back, and the first already made its call "waiting".
@@ -274,10 +274,12 @@ fn id_key(id: &Id) -> String {
     }
 }
 
+/// The sink of the oldest call in flight that is not waiting on its client's answer (a
+/// call parked on a question is rarely the one logging), else of the oldest call.
 fn oldest_sink(pending: &HashMap<u64, Pending>) -> Option<&CallSink> {
     pending
         .iter()
-        .filter_map(|(id, p)| p.sink.as_ref().map(|s| (id, s)))
-        .min_by_key(|(id, _)| **id)
+        .filter_map(|(id, p)| p.sink.as_ref().map(|s| ((p.asking > 0, *id), s)))
+        .min_by_key(|(order, _)| *order)
         .map(|(_, s)| s)
 }
