@@ -627,6 +627,12 @@ impl Settings {
         if self.reconcile_secs == 0 {
             return Err(invalid("reconcile_secs", "must be at least 1 second"));
         }
+        if self.modern.input_gather_ms > 5_000 {
+            return Err(invalid(
+                "modern.input_gather_ms",
+                "must be at most 5000: every bridged input round waits this long; 50 is plenty for requests an upstream sends together (MCP_HUB_MODERN__INPUT_GATHER_MS)",
+            ));
+        }
         let redis_ok = |u: &str| {
             u.is_empty()
                 || ["redis://", "rediss://", "unix://"]

@@ -15,6 +15,10 @@ pub struct ModernSettings {
     pub state_ttl_secs: u64,
     /// `ttlMs` the hub puts on list results of upstreams that give no cache hint.
     pub list_ttl_ms: u64,
+    /// How long the bridge waits, after a legacy upstream's first server-to-client request
+    /// during a modern call, for more to arrive, so requests the upstream sends together
+    /// reach the client in one `input_required` result (milliseconds; 0 = one per round).
+    pub input_gather_ms: u64,
 }
 
 impl Default for ModernSettings {
@@ -23,6 +27,7 @@ impl Default for ModernSettings {
             state_secret: None,
             state_ttl_secs: 60,
             list_ttl_ms: 60_000,
+            input_gather_ms: 50,
         }
     }
 }

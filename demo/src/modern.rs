@@ -37,6 +37,10 @@ pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 pub const UNSUPPORTED_VERSION: i64 = -32022;
 /// -32020: HTTP headers do not match the body.
 pub const HEADER_MISMATCH: i64 = -32020;
+/// `_meta` key of a server-to-client request naming its `inputRequests` key (the hub's
+/// input-key hint): the hub's bridge asks a modern client under that name, and this
+/// process's own modern side uses it the same way; without it the key is generated.
+pub const META_INPUT_KEY: &str = "dev.mcp-hub/inputKey";
 /// How long an issued `requestState` stays valid.
 const STATE_TTL: Duration = Duration::from_secs(600);
 /// At most this many issued states are remembered (oldest dropped first).
@@ -206,9 +210,10 @@ pub(crate) const INPUT_PENDING: i64 = -32099;
 impl Mrtr {
     /// Answers the tool's `n`-th server-to-client request from the known
     /// answers, or records it as an input request (`Err(INPUT_PENDING)`).
-    pub(crate) fn request(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+    /// The key is the request's input-key hint, else `r{n}`.
+    pub(crate) fn request(&self, method: &str, mut params: Value) -> Result<Value, RpcError> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let key = format!("r{n}");
+        let key = take_input_key(&mut params).unwrap_or_else(|| format!("r{n}"));
         if let Some(answer) = self.answers.get(&key) {
             return Ok(answer.clone());
         }
@@ -299,6 +304,35 @@ impl StateBook {
     }
 }
 
+/// `params` with the input-key hint `key` in its `_meta`.
+pub(crate) fn with_input_key(mut params: Value, key: &str) -> Value {
+    if let Some(o) = params.as_object_mut() {
+        let meta = o
+            .entry("_meta")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = meta {
+            m.insert(META_INPUT_KEY.into(), Value::String(key.to_string()));
+        }
+    }
+    params
+}
+
+/// Removes the input-key hint from `params` (and `_meta` if that empties it); returns it.
+fn take_input_key(params: &mut Value) -> Option<String> {
+    let o = params.as_object_mut()?;
+    let Value::Object(meta) = o.get_mut("_meta")? else {
+        return None;
+    };
+    let key = match meta.remove(META_INPUT_KEY)? {
+        Value::String(k) => k,
+        _ => return None,
+    };
+    if meta.is_empty() {
+        o.remove("_meta");
+    }
+    Some(key)
+}
+
 /// The `input_required` result.
 pub(crate) fn input_required(asked: Map<String, Value>, state: &str) -> Value {
     finish(
@@ -334,6 +368,21 @@ mod tests {
             "accept"
         );
         assert!(book.begin(&retry).is_err(), "a state is used once");
+    }
+
+    #[test]
+    fn input_key_hints_name_modern_input_requests() {
+        let book = StateBook::default();
+        let params = json!({"name": "t", "arguments": {}});
+        let m = book.begin(&params).unwrap();
+        let asked = with_input_key(json!({"message": "name?"}), "user_name");
+        assert!(m.request("elicitation/create", asked).is_err());
+        let inputs = m.asked();
+        assert_eq!(
+            inputs["user_name"]["params"],
+            json!({"message": "name?"}),
+            "{inputs:?}"
+        );
     }
 
     #[test]

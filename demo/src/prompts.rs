@@ -50,14 +50,17 @@ pub(crate) const INTERACTIVE_PROMPT: &str = "test_input_required_result_prompt";
 /// `prompts/get` of [`INTERACTIVE_PROMPT`]: asks the client for a context, then builds
 /// the prompt from the answer.
 pub(crate) async fn get_interactive(ctx: &Ctx) -> Result<Value, RpcError> {
-    let params = json!({
+    let params = crate::modern::with_input_key(
+        json!({
         "message": "What context should the prompt use?",
         "requestedSchema": {
             "type": "object",
             "properties": {"context": {"type": "string"}},
             "required": ["context"]
         }
-    });
+        }),
+        "user_context",
+    );
     let answer = ctx
         .request_within("elicitation/create", params, FIXTURE_ANSWER_TIMEOUT)
         .await?;

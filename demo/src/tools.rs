@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use tokio::time::{sleep, Instant};
 
 use crate::core::{at_least, notification, Ctx, RpcError};
+use crate::modern::with_input_key;
 
 /// 1×1 red PNG.
 pub(crate) const TEST_IMAGE_BASE64: &str =
@@ -482,7 +483,7 @@ async fn run(ctx: &Ctx, name: &str, args: &Map<String, Value>) -> ToolResult {
         n if n.starts_with("test_input_required_result_") => input_required_fixture(ctx, n).await,
         "test_missing_capability" => missing_capability(ctx).await,
         "test_streaming_elicitation" => {
-            let answer = ask(ctx, "What is your name?", name_schema()).await?;
+            let answer = ask(ctx, "user_name", "What is your name?", name_schema()).await?;
             ok_text(format!("Hello, {}!", content_str(&answer, "name")))
         }
         "test_logging_tool" => {
@@ -727,23 +728,27 @@ fn name_schema() -> Value {
     })
 }
 
-/// Sends `elicitation/create` (form mode from 2025-11-25 on) and returns the answer.
-async fn ask(ctx: &Ctx, message: &str, schema: Value) -> Result<Value, ToolError> {
+/// Sends `elicitation/create` (form mode from 2025-11-25 on) and returns the answer. `key`
+/// is the `inputRequests` key the suite expects (sent as the input-key hint).
+async fn ask(ctx: &Ctx, key: &str, message: &str, schema: Value) -> Result<Value, ToolError> {
     let mut params = json!({"message": message, "requestedSchema": schema});
     if at_least(&ctx.version(), "2025-11-25") {
         params["mode"] = json!("form");
     }
+    let params = with_input_key(params, key);
     ctx.request_within("elicitation/create", params, FIXTURE_ANSWER_TIMEOUT)
         .await
         .map_err(|e| ToolError::Failed(format!("elicitation/create failed: {}", e.message)))
 }
 
-/// Sends `sampling/createMessage` with one user message and returns the answer's text.
-async fn sample(ctx: &Ctx, prompt: &str, max_tokens: u32) -> Result<String, ToolError> {
+/// Sends `sampling/createMessage` with one user message and returns the answer's text
+/// (`key`: as for [`ask`]).
+async fn sample(ctx: &Ctx, key: &str, prompt: &str, max_tokens: u32) -> Result<String, ToolError> {
     let params = json!({
         "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
         "maxTokens": max_tokens
     });
+    let params = with_input_key(params, key);
     let r = ctx
         .request_within("sampling/createMessage", params, FIXTURE_ANSWER_TIMEOUT)
         .await
@@ -762,10 +767,11 @@ fn sampled_text(r: &Value) -> String {
     .unwrap_or_else(|| "No response".to_string())
 }
 
-/// Sends `roots/list` and returns the root URIs.
-async fn roots(ctx: &Ctx) -> Result<Vec<String>, ToolError> {
+/// Sends `roots/list` and returns the root URIs (`key`: as for [`ask`]).
+async fn roots(ctx: &Ctx, key: &str) -> Result<Vec<String>, ToolError> {
+    let params = with_input_key(json!({}), key);
     let r = ctx
-        .request_within("roots/list", json!({}), FIXTURE_ANSWER_TIMEOUT)
+        .request_within("roots/list", params, FIXTURE_ANSWER_TIMEOUT)
         .await
         .map_err(|e| ToolError::Failed(format!("roots/list failed: {}", e.message)))?;
     Ok(r.get("roots")
@@ -792,15 +798,21 @@ fn content_str(answer: &Value, key: &str) -> String {
 async fn input_required_fixture(ctx: &Ctx, name: &str) -> ToolResult {
     match name {
         "test_input_required_result_elicitation" => {
-            let answer = ask(ctx, "What is your name?", name_schema()).await?;
+            let answer = ask(ctx, "user_name", "What is your name?", name_schema()).await?;
             ok_text(format!("Hello, {}!", content_str(&answer, "name")))
         }
         "test_input_required_result_sampling" => {
-            let reply = sample(ctx, "What is the capital of France?", 100).await?;
+            let reply = sample(
+                ctx,
+                "capital_question",
+                "What is the capital of France?",
+                100,
+            )
+            .await?;
             ok_text(format!("LLM response: {reply}"))
         }
         "test_input_required_result_list_roots" => {
-            let uris = roots(ctx).await?;
+            let uris = roots(ctx, "client_roots").await?;
             ok_text(format!("Client roots: {}", uris.join(", ")))
         }
         "test_input_required_result_request_state"
@@ -810,14 +822,14 @@ async fn input_required_fixture(ctx: &Ctx, name: &str) -> ToolResult {
                 "properties": {"ok": {"type": "boolean"}},
                 "required": ["ok"]
             });
-            let answer = ask(ctx, "Please confirm", schema).await?;
+            let answer = ask(ctx, "confirm", "Please confirm", schema).await?;
             ok_text(format!("state-ok: ok={}", content_str(&answer, "ok")))
         }
         "test_input_required_result_multiple_inputs" => {
             let (who, greeting, uris) = tokio::join!(
-                ask(ctx, "What is your name?", name_schema()),
-                sample(ctx, "Generate a greeting", 50),
-                roots(ctx)
+                ask(ctx, "user_name", "What is your name?", name_schema()),
+                sample(ctx, "greeting", "Generate a greeting", 50),
+                roots(ctx, "client_roots")
             );
             ok_text(format!(
                 "name={}, greeting={}, roots={}",
@@ -827,13 +839,13 @@ async fn input_required_fixture(ctx: &Ctx, name: &str) -> ToolResult {
             ))
         }
         "test_input_required_result_multi_round" => {
-            let first = ask(ctx, "Step 1: What is your name?", name_schema()).await?;
+            let first = ask(ctx, "step1", "Step 1: What is your name?", name_schema()).await?;
             let schema = json!({
                 "type": "object",
                 "properties": {"color": {"type": "string"}},
                 "required": ["color"]
             });
-            let second = ask(ctx, "Step 2: What is your favorite color?", schema).await?;
+            let second = ask(ctx, "step2", "Step 2: What is your favorite color?", schema).await?;
             ok_text(format!(
                 "{} likes {}",
                 content_str(&first, "name"),
@@ -842,11 +854,11 @@ async fn input_required_fixture(ctx: &Ctx, name: &str) -> ToolResult {
         }
         "test_input_required_result_capabilities" => {
             // A gateway refuses what its client did not declare; the tool carries on.
-            let name = match ask(ctx, "What is your name?", name_schema()).await {
+            let name = match ask(ctx, "user_name", "What is your name?", name_schema()).await {
                 Ok(answer) => content_str(&answer, "name"),
                 Err(_) => "(no elicitation)".to_string(),
             };
-            let reply = match sample(ctx, "Say hello", 50).await {
+            let reply = match sample(ctx, "greeting", "Say hello", 50).await {
                 Ok(r) => r,
                 Err(_) => "(no sampling)".to_string(),
             };
@@ -859,7 +871,7 @@ async fn input_required_fixture(ctx: &Ctx, name: &str) -> ToolResult {
 /// `test_missing_capability`: needs sampling; a refused `sampling/createMessage`
 /// becomes a -32021 error naming `{sampling: {}}`.
 async fn missing_capability(ctx: &Ctx) -> ToolResult {
-    match sample(ctx, "Say hello", 20).await {
+    match sample(ctx, "greeting", "Say hello", 20).await {
         Ok(reply) => ok_text(format!("LLM response: {reply}")),
         Err(_) => Err(ToolError::Rpc(RpcError {
             code: MISSING_REQUIRED_CLIENT_CAPABILITY,

@@ -13,6 +13,7 @@ mod faults;
 mod hardening;
 mod mcp_basics;
 mod modern;
+mod modern_input;
 mod multiplexing;
 mod operators;
 mod redis;

@@ -13,7 +13,7 @@ use crate::helpers::*;
 
 const V: &str = "2026-07-28";
 
-fn meta(caps: Value) -> Value {
+pub(crate) fn meta(caps: Value) -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": V,
         "io.modelcontextprotocol/clientCapabilities": caps,
@@ -32,17 +32,22 @@ fn name_header(method: &str, params: &Value) -> Option<String> {
     params[key].as_str().map(str::to_string)
 }
 
-struct Answer {
+pub(crate) struct Answer {
     status: u16,
     headers: awc::http::header::HeaderMap,
-    body: Value,
+    pub(crate) body: Value,
     /// Notifications seen before the answer on an SSE response.
     before: Vec<Value>,
 }
 
 /// POSTs one modern request. `headers` override or add to the correct ones; a value of
 /// "" removes that header.
-async fn post(url: &str, method: &str, params: Value, headers: &[(&str, &str)]) -> Answer {
+pub(crate) async fn post(
+    url: &str,
+    method: &str,
+    params: Value,
+    headers: &[(&str, &str)],
+) -> Answer {
     let mut all: Vec<(String, String)> = vec![
         ("MCP-Protocol-Version".into(), V.into()),
         ("Mcp-Method".into(), method.into()),

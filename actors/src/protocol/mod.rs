@@ -2,6 +2,7 @@
 //! rest kept as raw JSON), MCP method names and protocol versions, and error codes.
 
 pub mod codes;
+pub mod input_key;
 pub mod jsonrpc;
 pub mod modern;
 pub mod version;

@@ -323,7 +323,11 @@ async fn ask_client(
                 detail: format!("inputRequests[{key}] has no method"),
             });
         }
-        let params = req.get("params").map(to_raw);
+        // The upstream's own key goes along as the input-key hint, so a modern client
+        // behind the hub's bridge answers under the same name.
+        let mut params = req.get("params").cloned().unwrap_or(Value::Null);
+        crate::protocol::input_key::set(&mut params, key);
+        let params = Some(to_raw(&params));
         sink.send(
             &server_arc,
             UpstreamEventKind::Request {

@@ -4,17 +4,21 @@
 //!
 //! Neither channel associates a server-to-client message with the request that caused it
 //! (other than progress tokens). Such messages go to the oldest call in flight whose client
-//! can receive them; with one call in flight, the common case, that is exact. A server-to-
-//! client request goes to the oldest such call that is not already waiting on its client's
-//! answer to an earlier one (a call parked on an unanswered question, e.g. a modern client's
-//! `input_required` it never retries, must not swallow the questions of later calls); only
-//! if every call is waiting does it go to the oldest.
+//! can receive them and that is not waiting on its client's answer to a server-to-client
+//! request (a call parked on an unanswered question, e.g. a modern client's
+//! `input_required` it never retries, must not swallow the logs and questions of later
+//! calls); only if every call is waiting do they go to the oldest. With one call in
+//! flight, the common case, that is exact. Except in a burst: a request that
+//! arrives within [`ASK_BURST`] of the previous one goes to the same call, because a server
+//! that asks several things at once (a tool awaiting an elicitation and a sampling
+//! together) writes them back to back, and the first already made its call "waiting".
 
 use actix::prelude::*;
 use serde_json::value::RawValue;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{forward_notification, progress_token, upstream_error, CallResult, OutCall};
@@ -25,6 +29,9 @@ use crate::server::sink::{CallSink, ReplyToUpstream, UpstreamEventKind};
 
 /// Messages queued for the transport's writer before callers wait.
 pub const WRITE_QUEUE: usize = 1024;
+
+/// Server-to-client requests this close together count as one burst from one call.
+pub const ASK_BURST: Duration = Duration::from_millis(25);
 
 struct Pending {
     tx: oneshot::Sender<CallResult>,
@@ -42,6 +49,8 @@ pub struct Mux {
     /// Unanswered server-to-client requests (upstream id, as JSON text) -> the call they
     /// were routed to.
     asked: RefCell<HashMap<String, u64>>,
+    /// The call the last server-to-client request went to, and when.
+    last_ask: Cell<Option<(u64, Instant)>>,
     reply_to: Recipient<ReplyToUpstream>,
 }
 
@@ -73,6 +82,7 @@ impl Mux {
             writer,
             pending: RefCell::new(HashMap::new()),
             asked: RefCell::new(HashMap::new()),
+            last_ask: Cell::new(None),
             reply_to,
         }
     }
@@ -212,11 +222,23 @@ impl Mux {
             return;
         }
         let mut pending = self.pending.borrow_mut();
-        let target = pending
-            .iter()
-            .filter(|(_, p)| p.sink.is_some())
-            .min_by_key(|(call, p)| (p.asking > 0, **call))
-            .map(|(call, _)| *call);
+        let now = Instant::now();
+        let burst = self
+            .last_ask
+            .get()
+            .filter(|(call, at)| {
+                now.duration_since(*at) < ASK_BURST
+                    && pending.get(call).is_some_and(|p| p.sink.is_some())
+            })
+            .map(|(call, _)| call);
+        let target = burst.or_else(|| {
+            pending
+                .iter()
+                .filter(|(_, p)| p.sink.is_some())
+                .min_by_key(|(call, p)| (p.asking > 0, **call))
+                .map(|(call, _)| *call)
+        });
+        self.last_ask.set(target.map(|call| (call, now)));
         match target.and_then(|call| pending.get_mut(&call).map(|p| (call, p))) {
             Some((call, p)) => {
                 p.asking += 1;
@@ -252,10 +274,12 @@ fn id_key(id: &Id) -> String {
     }
 }
 
+/// The sink of the oldest call in flight that is not waiting on its client's answer (a
+/// call parked on a question is rarely the one logging), else of the oldest call.
 fn oldest_sink(pending: &HashMap<u64, Pending>) -> Option<&CallSink> {
     pending
         .iter()
-        .filter_map(|(id, p)| p.sink.as_ref().map(|s| (id, s)))
-        .min_by_key(|(id, _)| **id)
+        .filter_map(|(id, p)| p.sink.as_ref().map(|s| ((p.asking > 0, *id), s)))
+        .min_by_key(|(order, _)| *order)
         .map(|(_, s)| s)
 }

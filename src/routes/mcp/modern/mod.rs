@@ -12,6 +12,8 @@
 #![allow(clippy::result_large_err)]
 
 mod call;
+mod drive;
+mod input;
 mod listen;
 mod pending;
 mod relay;
@@ -40,6 +42,7 @@ pub struct ModernState {
     pending: Pending,
     state_ttl: Duration,
     list_ttl_ms: u64,
+    gather_window: Duration,
 }
 
 impl ModernState {
@@ -59,6 +62,7 @@ impl ModernState {
             pending: Pending::default(),
             state_ttl: Duration::from_secs(settings.state_ttl_secs.max(1)),
             list_ttl_ms: settings.list_ttl_ms,
+            gather_window: Duration::from_millis(settings.input_gather_ms),
         }
     }
 }

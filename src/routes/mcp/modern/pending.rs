@@ -2,44 +2,32 @@
 //!
 //! A legacy upstream asked for input (elicitation, sampling, roots) during a modern call;
 //! the client got an `input_required` result whose signed `requestState` names an entry
-//! here. The retry takes the entry (once: a second use finds nothing, which is how replays
+//! here (the call and the round of requests it asked). The retry takes the entry (once: a second use finds nothing, which is how replays
 //! are refused); an entry nobody takes expires after `modern.state_ttl_secs`, which refuses
 //! the upstream request and cancels the call upstream.
 
 use dashmap::DashMap;
-use mcp_hub_actors::protocol::jsonrpc::to_raw;
-use mcp_hub_actors::protocol::{codes, Id, RpcError};
-use mcp_hub_actors::server::{Cancel, ReplyToUpstream};
-use serde_json::Value;
+use mcp_hub_actors::server::Cancel;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::call::Running;
+use super::input::Round;
 
 /// One held call.
 pub(crate) struct Held {
     /// The call, still running upstream.
     pub run: Running,
-    /// The `inputRequests` key the client must answer.
-    pub key: String,
-    /// The `inputRequests` the client got (sent again if the retry lacks the answer).
-    pub input_requests: Value,
+    /// Its upstream requests the client has not answered yet, by key.
+    pub round: Round,
     /// The signed state the client got.
     pub token: String,
-    /// Who delivers the answer upstream.
-    pub reply_to: actix::Recipient<ReplyToUpstream>,
-    /// The id the upstream gave its request.
-    pub upstream_request_id: Id,
 }
 
 impl Held {
-    /// Refuses the upstream request and cancels the call (nobody will answer).
+    /// Refuses the upstream requests and cancels the call (nobody will answer).
     fn abandon(self, why: &str) {
-        let err = RpcError::new(codes::INTERNAL_ERROR, why.to_string());
-        self.reply_to.do_send(ReplyToUpstream {
-            upstream_id: self.upstream_request_id,
-            body: Err(to_raw(&err)),
-        });
+        self.round.refuse_all(why);
         self.run.cancel(why);
     }
 }
