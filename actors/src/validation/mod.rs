@@ -80,13 +80,28 @@ pub fn check_call(
     let (handle, upstream) =
         router::resolve_name(servers, scope, NameKind::Tool, &call.name).ok()?;
     let validator = handle.catalog().tool(&upstream)?.validator.clone()?;
-    let arguments = call
-        .arguments
-        .and_then(|a| serde_json::from_str::<Value>(a.get()).ok())
-        .filter(|a| !a.is_null())
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    let violations = check(&validator, &arguments).err()?;
+    let violations = check(&validator, &arguments_value(call.arguments)).err()?;
     Some((call.name, violations))
+}
+
+/// `params.arguments` of a `tools/call` (an absent or null one is `{}`, as servers treat it).
+pub fn arguments_of(params: Option<&RawValue>) -> Value {
+    #[derive(serde::Deserialize)]
+    struct P<'a> {
+        #[serde(default, borrow)]
+        arguments: Option<&'a RawValue>,
+    }
+    let raw = params
+        .and_then(|p| serde_json::from_str::<P<'_>>(p.get()).ok())
+        .and_then(|p| p.arguments);
+    arguments_value(raw)
+}
+
+/// Raw `arguments` as a value for the schema check (absent or null: `{}`).
+fn arguments_value(raw: Option<&RawValue>) -> Value {
+    raw.and_then(|a| serde_json::from_str::<Value>(a.get()).ok())
+        .filter(|a| !a.is_null())
+        .unwrap_or_else(|| Value::Object(Default::default()))
 }
 
 /// Default of `limits.max_arguments_bytes`: 256 KiB of JSON.

@@ -48,6 +48,10 @@ pub async fn post_one(
     post(req, payload, state, Some(path.into_inner())).await
 }
 
+/// How long a POST's SSE response waits for its first message before the headers and the
+/// priming event go out alone.
+const PRIMING_HOLD: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Methods whose answer may be preceded by progress, logs or server-to-client requests.
 fn may_stream(method: &str) -> bool {
     matches!(
@@ -235,7 +239,15 @@ async fn legacy(
                     let _ =
                         tokio::time::timeout(std::time::Duration::from_millis(500), durable).await;
                 }
-                let lead = super::sse::priming(&opened);
+                let mut lead: Vec<_> = super::sse::priming(&opened).into_iter().collect();
+                // A quick answer leaves in one write with the headers and the priming event
+                // (each write costs a syscall and a wake-up on both ends); a slower call gets
+                // its priming event after PRIMING_HOLD, well before any client gives up.
+                if let Ok(Some(first)) =
+                    tokio::time::timeout(PRIMING_HOLD, opened.rx.recv()).await
+                {
+                    lead.push(super::sse::message(first));
+                }
                 return super::sse::respond(
                     &req,
                     opened,

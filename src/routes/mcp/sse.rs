@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use actix_web_lab::sse;
 use futures_util::StreamExt;
-use mcp_hub_actors::session::{Opened, SessionActor, StreamDrained};
+use mcp_hub_actors::session::{Opened, Outbound, SessionActor, StreamDrained};
 use rand::Rng;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -25,18 +25,28 @@ pub fn priming(opened: &Opened) -> Option<sse::Event> {
         .map(|id| sse::Event::Data(sse::Data::new("").id(id)))
 }
 
-/// The SSE response for an opened stream. `session_header` adds `Mcp-Session-Id`.
-pub fn respond(
+/// An `event: message` frame for one logged message.
+pub fn message(m: Outbound) -> sse::Event {
+    sse::Event::Data(sse::Data::new(&*m.json).id(m.event_id).event("message"))
+}
+
+/// The SSE response for an opened stream: the `lead` events first (the priming event, a
+/// legacy `endpoint` event, messages already taken from the stream), then the stream's
+/// messages. `session_header` adds `Mcp-Session-Id`.
+pub fn respond<L>(
     req: &HttpRequest,
     opened: Opened,
-    lead: Option<sse::Event>,
+    lead: L,
     addr: Addr<SessionActor>,
     session_header: Option<&str>,
     settings: &SessionSettings,
-) -> HttpResponse {
+) -> HttpResponse
+where
+    L: IntoIterator<Item = sse::Event>,
+    L::IntoIter: 'static,
+{
     let stream = opened.stream;
-    let messages = ReceiverStream::new(opened.rx)
-        .map(|m| sse::Event::Data(sse::Data::new(&*m.json).id(m.event_id).event("message")));
+    let messages = ReceiverStream::new(opened.rx).map(message);
     let drained = futures_util::stream::once(async move {
         addr.do_send(StreamDrained { stream });
     })
