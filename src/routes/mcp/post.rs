@@ -243,8 +243,7 @@ async fn legacy(
                 // A quick answer leaves in one write with the headers and the priming event
                 // (each write costs a syscall and a wake-up on both ends); a slower call gets
                 // its priming event after PRIMING_HOLD, well before any client gives up.
-                if let Ok(Some(first)) =
-                    tokio::time::timeout(PRIMING_HOLD, opened.rx.recv()).await
+                if let Ok(Some(first)) = tokio::time::timeout(PRIMING_HOLD, opened.rx.recv()).await
                 {
                     lead.push(super::sse::message(first));
                 }
