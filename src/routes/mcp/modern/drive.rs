@@ -9,9 +9,7 @@
 //! `inputResponses` already answer (matched by the upstream's input-key hint) is answered
 //! at once and never asked.
 
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, Responder};
-use actix_web_lab::sse;
+use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use mcp_hub_actors::protocol::input_key;
 use mcp_hub_actors::protocol::jsonrpc::{error_bytes, response_bytes, to_raw};
@@ -79,20 +77,10 @@ pub(super) async fn respond(
             Ok(f) => f,
             Err(_) => None,
         };
-        let events = futures_util::stream::iter(first)
+        let messages = futures_util::stream::iter(first)
             .chain(ReceiverStream::new(frames))
-            .map(|f| {
-                Ok::<_, Infallible>(sse::Event::Data(sse::Data::new(f.json).event("message")))
-            });
-        return sse::Sse::from_stream(events)
-            .with_keep_alive(Duration::from_secs(
-                state.settings.sessions.keep_alive_secs.max(1),
-            ))
-            .customize()
-            .insert_header(("X-Accel-Buffering", "no"))
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .respond_to(req)
-            .map_into_boxed_body();
+            .map(|f| f.json);
+        return super::sse_response(req, state, messages);
     }
     let body = async move {
         while let Some(f) = frames.recv().await {
@@ -140,17 +128,8 @@ async fn drive(mut run: Running, out: mpsc::Sender<Frame>, modern: ModernState, 
             ev = run.rx.recv() => ev,
             _ = out.closed() => return client_gone(&run),
         };
-        let ev = match ev {
-            Some(CallEvent::Upstream(UpstreamEvent {
-                kind:
-                    UpstreamEventKind::Request {
-                        method,
-                        params,
-                        upstream_id,
-                        reply_to,
-                    },
-                ..
-            })) => {
+        let ev = match as_ask(ev) {
+            Ok((method, params, upstream_id, reply_to)) => {
                 let Some(first) = triage(&mut run, method, params, upstream_id, reply_to) else {
                     continue;
                 };
@@ -160,7 +139,7 @@ async fn drive(mut run: Running, out: mpsc::Sender<Frame>, modern: ModernState, 
                     Gathered::Gone => return,
                 }
             }
-            ev => ev,
+            Err(ev) => ev,
         };
         let Some(frame) = frame_of(&run, &id, ev) else {
             continue;
@@ -190,6 +169,32 @@ fn client_gone(run: &Running) {
 /// Decides what to do with an upstream request: refused at once when the client did not
 /// declare its capability, answered at once when this request's `inputResponses` hold its
 /// hinted key, else returned to be asked.
+/// An upstream's server-to-client request during a call: method, params, the upstream's
+/// id for it, and where the answer goes.
+type Ask = (
+    String,
+    Option<Box<RawValue>>,
+    Id,
+    actix::Recipient<ReplyToUpstream>,
+);
+
+/// Splits a server-to-client request off the call's other events.
+fn as_ask(ev: Option<CallEvent>) -> Result<Ask, Option<CallEvent>> {
+    match ev {
+        Some(CallEvent::Upstream(UpstreamEvent {
+            kind:
+                UpstreamEventKind::Request {
+                    method,
+                    params,
+                    upstream_id,
+                    reply_to,
+                },
+            ..
+        })) => Ok((method, params, upstream_id, reply_to)),
+        other => Err(other),
+    }
+}
+
 fn triage(
     run: &mut Running,
     method: String,
@@ -256,22 +261,13 @@ async fn gather(
                 return Gathered::Gone;
             }
         };
-        match ev {
-            Some(CallEvent::Upstream(UpstreamEvent {
-                kind:
-                    UpstreamEventKind::Request {
-                        method,
-                        params,
-                        upstream_id,
-                        reply_to,
-                    },
-                ..
-            })) => {
+        match as_ask(ev) {
+            Ok((method, params, upstream_id, reply_to)) => {
                 if let Some(asked) = triage(run, method, params, upstream_id, reply_to) {
                     round.add(asked, &mut run.asked);
                 }
             }
-            Some(ev @ CallEvent::Upstream(_)) => {
+            Err(Some(ev @ CallEvent::Upstream(_))) => {
                 if let Some(frame) = frame_of(run, id, Some(ev)) {
                     if out.send(frame).await.is_err() {
                         round.refuse_all("the client closed the response stream");
@@ -280,7 +276,7 @@ async fn gather(
                     }
                 }
             }
-            ended => {
+            Err(ended) => {
                 round.refuse_all("the call ended before the client was asked");
                 return Gathered::Ended(ended);
             }

@@ -6,18 +6,13 @@
 //! the hub-wide catalog events (an upstream's list_changed, a server registered, started
 //! or removed). Resource update subscriptions are not relayed yet (acknowledged as none).
 
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, Responder};
-use actix_web_lab::sse;
-use futures_util::StreamExt;
+use actix_web::{HttpRequest, HttpResponse};
 use mcp_hub_actors::directory::HubEvent;
 use mcp_hub_actors::protocol::jsonrpc::{notification_bytes, to_raw};
 use mcp_hub_actors::protocol::modern;
 use mcp_hub_actors::protocol::Id;
 use mcp_hub_actors::router::Scope;
 use serde_json::{json, Value};
-use std::convert::Infallible;
-use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -91,15 +86,5 @@ pub(crate) fn open(
             }
         }
     });
-    let events = ReceiverStream::new(rx)
-        .map(|json| Ok::<_, Infallible>(sse::Event::Data(sse::Data::new(json).event("message"))));
-    sse::Sse::from_stream(events)
-        .with_keep_alive(Duration::from_secs(
-            state.settings.sessions.keep_alive_secs.max(1),
-        ))
-        .customize()
-        .insert_header(("X-Accel-Buffering", "no"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .respond_to(req)
-        .map_into_boxed_body()
+    super::sse_response(req, state, ReceiverStream::new(rx))
 }

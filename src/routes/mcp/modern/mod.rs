@@ -381,3 +381,29 @@ fn list(
         Err(e) => error(Some(id), &e.to_rpc()),
     }
 }
+
+/// The SSE response of a modern request: each JSON-RPC message as an `event: message`
+/// frame without an id (2026-07-28 streams are not resumed), keep-alive comments, and
+/// headers that stop proxies from buffering. Used by calls and `subscriptions/listen`.
+pub(super) fn sse_response(
+    req: &HttpRequest,
+    state: &AppState,
+    messages: impl futures_util::Stream<Item = String> + 'static,
+) -> HttpResponse {
+    use actix_web::Responder;
+    use futures_util::StreamExt;
+    let events = messages.map(|json| {
+        Ok::<_, std::convert::Infallible>(actix_web_lab::sse::Event::Data(
+            actix_web_lab::sse::Data::new(json).event("message"),
+        ))
+    });
+    actix_web_lab::sse::Sse::from_stream(events)
+        .with_keep_alive(std::time::Duration::from_secs(
+            state.settings.sessions.keep_alive_secs.max(1),
+        ))
+        .customize()
+        .insert_header(("X-Accel-Buffering", "no"))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-cache"))
+        .respond_to(req)
+        .map_into_boxed_body()
+}
