@@ -260,8 +260,9 @@ pub fn rewrite_params(
             }
         }
     }
-    let text = serde_json::to_string(&map).map_err(|e| HubError::Internal(e.to_string()))?;
-    Ok((Some(raw_from_string(text)), original))
+    let out =
+        serde_json::value::to_raw_value(&map).map_err(|e| HubError::Internal(e.to_string()))?;
+    Ok((Some(out), original))
 }
 
 #[cfg(test)]

@@ -245,19 +245,7 @@ async fn a_modern_upstreams_sampling_request_reaches_the_legacy_client() {
     let app = spawn_app_with(|s| s.servers = vec![demo_stdio_era("smodern", "modern")]).await;
     app.wait_ready("smodern", Duration::from_secs(15)).await;
     let mut c = McpClient::connect(app.url("/mcp/smodern")).await;
-    let body = json!({ "jsonrpc": "2.0", "id": 92, "method": "tools/call",
-        "params": { "name": "test_sampling", "arguments": { "prompt": "hi" } } });
-    let r = c
-        .send_raw(serde_json::to_vec(&body).unwrap(), |req| {
-            (req["method"] == "sampling/createMessage").then(|| json!({ "role": "assistant", "content": { "type": "text", "text": "sampled!" }, "model": "m", "stopReason": "endTurn" }))
-        })
-        .await;
-    assert!(
-        r.messages
-            .iter()
-            .any(|m| m["method"] == "sampling/createMessage"),
-        "{r:?}"
-    );
+    let r = c.call_test_sampling(92).await;
     assert!(text_of(&r.response["result"]).contains("sampled!"), "{r:?}");
 }
 

@@ -215,6 +215,25 @@ impl McpClient {
         self.read(resp, on_request).await
     }
 
+    /// Calls the demo's `test_sampling` tool with request id `id`, answering its
+    /// `sampling/createMessage` with "sampled!", and checks the request reached this client.
+    pub async fn call_test_sampling(&mut self, id: u64) -> Reply {
+        let body = json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": { "name": "test_sampling", "arguments": { "prompt": "hi" } } });
+        let r = self
+            .send_raw(serde_json::to_vec(&body).unwrap(), |req| {
+                (req["method"] == "sampling/createMessage").then(|| json!({ "role": "assistant", "content": { "type": "text", "text": "sampled!" }, "model": "m", "stopReason": "endTurn" }))
+            })
+            .await;
+        assert!(
+            r.messages
+                .iter()
+                .any(|m| m["method"] == "sampling/createMessage"),
+            "{r:?}"
+        );
+        r
+    }
+
     async fn read<S>(
         &mut self,
         mut resp: awc::ClientResponse<S>,
@@ -330,8 +349,14 @@ pub struct DemoHttp {
 
 impl DemoHttp {
     pub fn start() -> Self {
+        Self::spawn(&["--http", "127.0.0.1:0"])
+    }
+
+    /// `mcp-hub demo-server ARGS` (which must include `--http`), once it says where it listens.
+    pub fn spawn(args: &[&str]) -> Self {
         let mut child = Command::new(hub_bin())
-            .args(["demo-server", "--http", "127.0.0.1:0"])
+            .arg("demo-server")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -366,6 +391,17 @@ impl DemoHttp {
     }
 }
 
+/// Makes the HTTP demo at `base` forget every session (its next request on an old session
+/// id gets 404), as an upstream that restarted would.
+pub async fn forget_demo_sessions(base: &str) {
+    let forgot = http_client()
+        .post(format!("{base}/admin/forget-sessions"))
+        .send()
+        .await
+        .unwrap();
+    assert!(forgot.status().is_success());
+}
+
 impl Drop for DemoHttp {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -384,23 +420,7 @@ pub fn demo_stdio_era(id: &str, era: &str) -> ServerDef {
 
 /// The demo server over Streamable HTTP speaking `era`.
 pub fn demo_http_era(era: &str) -> DemoHttp {
-    let mut child = Command::new(hub_bin())
-        .args(["demo-server", "--era", era, "--http", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines.next().expect("demo exited").unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    DemoHttp { child, url }
+    DemoHttp::spawn(&["--era", era, "--http", "127.0.0.1:0"])
 }
 
 /// One SSE event as a test sees it.

@@ -93,18 +93,7 @@ async fn progress_arrives_on_the_call_stream_with_the_clients_own_token() {
 async fn sampling_requests_reach_the_client_that_made_the_call() {
     let app = spawn_app().await;
     let mut c = McpClient::connect(app.url("/mcp/demo")).await;
-    let body = json!({ "jsonrpc": "2.0", "id": 77, "method": "tools/call", "params": { "name": "test_sampling", "arguments": { "prompt": "hi" } } });
-    let r = c
-        .send_raw(serde_json::to_vec(&body).unwrap(), |req| {
-            (req["method"] == "sampling/createMessage").then(|| json!({ "role": "assistant", "content": { "type": "text", "text": "sampled!" }, "model": "m", "stopReason": "endTurn" }))
-        })
-        .await;
-    assert!(
-        r.messages
-            .iter()
-            .any(|m| m["method"] == "sampling/createMessage"),
-        "{r:?}"
-    );
+    let r = c.call_test_sampling(77).await;
     assert_eq!(r.response["id"], 77);
     assert!(
         r.response["result"]["content"]

@@ -69,12 +69,7 @@ async fn an_upstream_that_forgets_its_session_is_reinitialized_and_the_call_retr
         text_of(&c.call_tool("up__echo", json!({ "text": "before" })).await),
         "before"
     );
-    let forgot = http_client()
-        .post(format!("{}/admin/forget-sessions", upstream.base()))
-        .send()
-        .await
-        .unwrap();
-    assert!(forgot.status().is_success());
+    forget_demo_sessions(&upstream.base()).await;
     let calls = (0..10).map(|i| {
         let url = app.url("/mcp");
         async move {

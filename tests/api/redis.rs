@@ -1095,12 +1095,7 @@ async fn instances_share_one_upstream_session_and_one_re_initialize_per_expiry()
     );
     // The upstream forgets: the first instance to notice re-initializes, the other picks
     // up the new id from Redis.
-    let forgot = http_client()
-        .post(format!("{}/admin/forget-sessions", upstream.base()))
-        .send()
-        .await
-        .unwrap();
-    assert!(forgot.status().is_success());
+    forget_demo_sessions(&upstream.base()).await;
     for (c, text) in [(&mut ca, "a again"), (&mut cb, "b again")] {
         assert_eq!(
             text_of(&c.call_tool("up__echo", json!({ "text": text })).await),

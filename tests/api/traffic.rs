@@ -322,11 +322,7 @@ async fn seventy_callers_survive_an_upstream_that_forgets_sessions_every_two_sec
         let mut forgets = 0;
         for _ in 0..2 {
             actix_rt::time::sleep(Duration::from_secs(2)).await;
-            http_client()
-                .post(format!("{base}/admin/forget-sessions"))
-                .send()
-                .await
-                .unwrap();
+            forget_demo_sessions(&base).await;
             forgets += 1;
         }
         forgets

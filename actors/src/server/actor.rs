@@ -237,7 +237,6 @@ impl ServerActor {
             .strip_prefix(&*self.id)
             .and_then(|t| t.strip_prefix("__"))
             .unwrap_or(tool);
-        let server = self.id.clone();
         let cached = self
             .call_counters
             .get(tool)
@@ -245,7 +244,7 @@ impl ServerActor {
         if let Some((_, counter)) = cached {
             counter.increment(1);
         } else {
-            let counter = metrics::counter!("mcp_hub_calls_total", "server" => server.clone(), "tool" => tool.to_string(), "outcome" => outcome);
+            let counter = metrics::counter!("mcp_hub_calls_total", "server" => self.id.clone(), "tool" => tool.to_string(), "outcome" => outcome);
             counter.increment(1);
             if self.call_counters.len() < CACHED_COUNTERS || self.call_counters.contains_key(tool) {
                 self.call_counters
@@ -254,9 +253,10 @@ impl ServerActor {
                     .push((outcome, counter));
             }
         }
+        let server = &self.id;
         self.call_duration
             .get_or_insert_with(
-                || metrics::histogram!("mcp_hub_call_duration_seconds", "server" => server),
+                || metrics::histogram!("mcp_hub_call_duration_seconds", "server" => server.clone()),
             )
             .record(took.as_secs_f64());
     }

@@ -4,7 +4,6 @@
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -19,22 +18,7 @@ fn free_port() -> u16 {
 
 /// The demo server over HTTP on a port of the test's choosing (so it can come back there).
 fn demo_http_on(port: u16) -> DemoHttp {
-    let mut child = Command::new(hub_bin())
-        .args(["demo-server", "--http", &format!("127.0.0.1:{port}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("demo exited").unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    DemoHttp { child, url }
+    DemoHttp::spawn(&["--http", &format!("127.0.0.1:{port}")])
 }
 
 fn short_timeouts(s: &mut mcp_hub::config::Settings) {

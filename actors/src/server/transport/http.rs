@@ -127,8 +127,8 @@ pub struct HttpConn {
     mode: SessionMode,
     shared: Rc<UpSession>,
     contexts: RefCell<HashMap<String, Rc<UpSession>>>,
-    protocol_version: RefCell<String>,
-    /// `protocol_version` as a header value, built once per negotiation, not per request.
+    /// The negotiated version as the `MCP-Protocol-Version` value (built once per
+    /// negotiation, not per request).
     protocol_header: RefCell<header::HeaderValue>,
     /// Calls in flight: how to stop waiting for each, and the session it runs on.
     inflight: RefCell<HashMap<u64, Inflight>>,
@@ -191,7 +191,6 @@ impl HttpConn {
             mode: def.session_mode(),
             shared: UpSession::new(SHARED_CONTEXT.to_string()),
             contexts: RefCell::new(HashMap::new()),
-            protocol_version: RefCell::new(version::LATEST.to_string()),
             protocol_header: RefCell::new(header::HeaderValue::from_static(version::LATEST)),
             inflight: RefCell::new(HashMap::new()),
             server_requests: RefCell::new(HashMap::new()),
@@ -303,11 +302,17 @@ impl HttpConn {
     }
 
     /// Records the negotiated version, sent as `MCP-Protocol-Version` from now on.
+    /// A version that cannot be a header value (no upstream should send one) is not taken.
     pub fn set_protocol_version(&self, v: &str) {
-        *self.protocol_version.borrow_mut() = v.to_string();
         if let Ok(value) = header::HeaderValue::from_str(v) {
             *self.protocol_header.borrow_mut() = value;
         }
+    }
+
+    /// The negotiated version.
+    fn protocol_version(&self) -> String {
+        let value = self.protocol_header.borrow();
+        value.to_str().unwrap_or(version::LATEST).to_string()
     }
 
     /// The server id.
@@ -401,7 +406,7 @@ impl HttpConn {
         }
         let protocol_version = serde_json::from_str::<Negotiated>(init.get())
             .map(|n| n.protocol_version)
-            .unwrap_or_else(|_| self.protocol_version.borrow().clone());
+            .unwrap_or_else(|_| self.protocol_version());
         let mine = StoredSession {
             id: id.clone(),
             protocol_version,
@@ -468,7 +473,7 @@ impl HttpConn {
             }
         }
         let params = crate::protocol::jsonrpc::to_raw(&serde_json::json!({
-            "protocolVersion": self.protocol_version.borrow().clone(),
+            "protocolVersion": self.protocol_version(),
             "capabilities": { "sampling": {}, "elicitation": { "form": {}, "url": {} }, "roots": { "listChanged": true } },
             "clientInfo": { "name": "mcp-hub", "version": env!("CARGO_PKG_VERSION") }
         }));
@@ -762,8 +767,8 @@ impl HttpConn {
             .get(&self.url)
             .insert_header((header::ACCEPT, "text/event-stream"))
             .insert_header((
-                "MCP-Protocol-Version",
-                self.protocol_version.borrow().as_str(),
+                header::HeaderName::from_static("mcp-protocol-version"),
+                self.protocol_header.borrow().clone(),
             ))
             .insert_header(("Last-Event-ID", last_event_id));
         for (k, v) in &self.headers {
