@@ -1,7 +1,8 @@
 //! Upstream session reuse by `session_mode` (issue 5, item 6): `per_user` gives each API-key
 //! user one upstream session (shared by that user's client sessions), `per_client` one per
 //! client session, closed with it. Counted on a real Streamable HTTP upstream (the demo
-//! server over HTTP: `initializes` and live `sessions` in its `/admin/stats`).
+//! server over HTTP: `initializes` and live `sessions` in its `/admin/stats`), and how many
+//! times one call re-initializes an upstream that keeps forgetting its sessions.
 
 use futures_util::future::join_all;
 use mcp_hub_actors::registry::SessionMode;
@@ -155,4 +156,122 @@ async fn per_user_sessions_past_the_cap_are_refused_and_idle_ones_closed() {
     let stats = stats_until(&upstream, |s| s["sessions"] == 1).await;
     assert_eq!(stats["sessions"], 1, "alice's idle session closed: {stats}");
     echo(&mut bob, "bob").await;
+}
+
+/// A legacy Streamable HTTP upstream that "restarts" (forgets every session) each time a
+/// `tools/call` reaches it while `restarts` is above zero, answering that call 404 as a
+/// restarted server would. Counts `initialize`s.
+async fn restarting_upstream(
+    restarts: usize,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    struct State {
+        live: HashSet<String>,
+        restarts: usize,
+    }
+    let state = Arc::new(Mutex::new(State {
+        live: HashSet::new(),
+        restarts,
+    }));
+    let inits = Arc::new(AtomicUsize::new(0));
+    let counted = inits.clone();
+    let server = HttpServer::new(move || {
+        let state = state.clone();
+        let inits = counted.clone();
+        App::new().route(
+            "/mcp",
+            web::post().to(move |req: HttpRequest, body: web::Json<Value>| {
+                let state = state.clone();
+                let inits = inits.clone();
+                async move {
+                    let id = body["id"].clone();
+                    let method = body["method"].as_str().unwrap_or("").to_string();
+                    let mut st = state.lock().unwrap();
+                    if method == "initialize" {
+                        let n = inits.fetch_add(1, Ordering::SeqCst);
+                        let sid = format!("session-{n}");
+                        st.live.insert(sid.clone());
+                        return HttpResponse::Ok()
+                            .insert_header(("mcp-session-id", sid))
+                            .json(json!({ "jsonrpc": "2.0", "id": id, "result": {
+                                "protocolVersion": "2025-06-18", "capabilities": { "tools": {} },
+                                "serverInfo": { "name": "restarting", "version": "1" } } }));
+                    }
+                    let sid = req
+                        .headers()
+                        .get("mcp-session-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    if sid.is_empty() {
+                        return HttpResponse::BadRequest().json(json!({ "jsonrpc": "2.0", "id": null,
+                            "error": { "code": -32000, "message": "Mcp-Session-Id header is required" } }));
+                    }
+                    let gone = !st.live.contains(sid)
+                        || (method == "tools/call" && st.restarts > 0 && {
+                            st.restarts -= 1;
+                            st.live.clear();
+                            true
+                        });
+                    if gone {
+                        return HttpResponse::NotFound().json(json!({ "jsonrpc": "2.0", "id": null,
+                            "error": { "code": -32001, "message": "Session not found" } }));
+                    }
+                    let result = match method.as_str() {
+                        "tools/list" => json!({ "tools": [{ "name": "echo",
+                            "inputSchema": { "type": "object" } }] }),
+                        "tools/call" => json!({ "content": [{ "type": "text",
+                            "text": body["params"]["arguments"]["text"] }] }),
+                        _ if id.is_null() => return HttpResponse::Accepted().finish(),
+                        _ => json!({}),
+                    };
+                    HttpResponse::Ok().json(json!({ "jsonrpc": "2.0", "id": id, "result": result }))
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    actix_rt::spawn(server.run());
+    (format!("http://{addr}/mcp"), inits)
+}
+
+#[actix_web::test]
+async fn a_call_survives_an_upstream_that_restarts_again_while_it_retries() {
+    let (url, inits) = restarting_upstream(2).await;
+    let app = spawn_app_with(move |s| s.servers = vec![http_def("up", &url)]).await;
+    app.wait_ready("up", Duration::from_secs(10)).await;
+    let before = inits.load(std::sync::atomic::Ordering::SeqCst);
+    let mut c = McpClient::connect(app.url("/mcp")).await;
+    // The call meets a 404 on its first session and again on the fresh one.
+    echo(&mut c, "twice restarted").await;
+    let after = inits.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(after - before, 2, "one re-initialize per restart");
+}
+
+#[actix_web::test]
+async fn an_upstream_that_forgets_every_session_fails_the_call_after_three_tries() {
+    let (url, inits) = restarting_upstream(usize::MAX).await;
+    let app = spawn_app_with(move |s| s.servers = vec![http_def("up", &url)]).await;
+    app.wait_ready("up", Duration::from_secs(10)).await;
+    let before = inits.load(std::sync::atomic::Ordering::SeqCst);
+    let mut c = McpClient::connect(app.url("/mcp")).await;
+    let r = c
+        .request(
+            "tools/call",
+            json!({ "name": "up__echo", "arguments": { "text": "never" } }),
+        )
+        .await;
+    assert!(
+        r.response["error"]["data"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("HTTP 404")),
+        "{r:?}"
+    );
+    let after = inits.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(after - before, 3, "bounded re-initializes");
 }

@@ -42,6 +42,10 @@ const SESSION_GONE: &str = "the upstream forgot the session while answering";
 /// Resumptions of one call's SSE stream before giving up.
 const MAX_RESUMES: u32 = 5;
 
+/// How many times one call re-initializes an expired session (404) before it gives up: more
+/// than once, since an upstream can restart again while the call waits on the first one.
+const MAX_SESSION_EXPIRIES: u32 = 3;
+
 type EventStream = std::pin::Pin<
     Box<dyn futures_util::Stream<Item = Result<eventsource_stream::Event, SseFailure>>>,
 >;
@@ -517,7 +521,10 @@ impl HttpConn {
         } else {
             tracing::info!(event = "upstream.session.reused", server = %self.server, context = %on.context, "upstream.session.reused");
         }
-        let mut attempt = 0;
+        // Session expiries met by this call (each answered by one shared re-initialize) and
+        // whether it was already sent again after its answer stream broke.
+        let mut expiries = 0;
+        let mut resent = false;
         loop {
             let gen = on.gen.get();
             // A modern upstream (and the era probe) has no session.
@@ -537,7 +544,7 @@ impl HttpConn {
                 .await
                 .map_err(|e| self.unreachable(e))?;
             let status = resp.status();
-            if session.is_some() && attempt == 0 && call.method != "initialize" {
+            if session.is_some() && expiries < MAX_SESSION_EXPIRIES && call.method != "initialize" {
                 // 404 means the upstream forgot our session; some servers say so with a 400
                 // or 401 that names the session instead.
                 let expired = match status {
@@ -561,7 +568,10 @@ impl HttpConn {
                     _ => false,
                 };
                 if expired {
-                    attempt += 1;
+                    // The upstream did not see the call: sending it again on the fresh session
+                    // is safe, also when that session expires too before the call gets there
+                    // (an upstream restarting twice in a row).
+                    expiries += 1;
                     self.reinitialize(on, gen).await?;
                     continue;
                 }
@@ -579,7 +589,7 @@ impl HttpConn {
                 // The upstream forgot the session while answering: the stream it was on is gone
                 // for good. Re-initialize and send the call again, once.
                 Err(HubError::UpstreamProtocol { ref detail, .. })
-                    if attempt == 0 && (detail == SESSION_GONE || detail == STREAM_ENDED) =>
+                    if !resent && (detail == SESSION_GONE || detail == STREAM_ENDED) =>
                 {
                     // The answer stream broke and could not be resumed. If the session it
                     // belonged to is gone (replaced meanwhile, or the upstream says 404), the
@@ -593,7 +603,7 @@ impl HttpConn {
                     if !gone {
                         return result;
                     }
-                    attempt += 1;
+                    resent = true;
                     on.gone.set(false);
                     self.reinitialize(on, gen).await?;
                     continue;
