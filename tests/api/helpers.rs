@@ -495,11 +495,13 @@ where
 }
 
 impl McpClient {
-    /// POSTs a request and returns its SSE stream unread.
+    /// POSTs a request accepting only SSE (so even a quick answer comes as a stream, with
+    /// its priming event) and returns the stream unread.
     pub async fn post_sse(&mut self, id: Value, method: &str, params: Value) -> SseReader {
         let body = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
         let resp = self
             .post()
+            .insert_header(("Accept", "text/event-stream"))
             .send_body(serde_json::to_vec(&body).unwrap())
             .await
             .unwrap();

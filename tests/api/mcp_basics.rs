@@ -293,3 +293,48 @@ async fn session_limits_answer_503_with_a_retry_hint() {
             >= 1
     );
 }
+
+#[actix_web::test]
+async fn a_quick_answer_comes_as_json_and_one_with_progress_as_sse() {
+    let app = spawn_app().await;
+    app.wait_ready("demo", Duration::from_secs(10)).await;
+    let mut c = McpClient::connect(app.url("/mcp")).await;
+    let echo = json!({ "name": "demo__echo", "arguments": { "text": "quick" } });
+    let r = c.request("tools/call", echo.clone()).await;
+    assert_eq!(r.content_type, "application/json", "{r:?}");
+    assert_eq!(text_of(&r.response["result"]), "quick");
+    for _ in 0..20 {
+        c.request("tools/call", echo.clone()).await;
+    }
+    // Nothing to resume: the answers answered as JSON leave nothing in the event log.
+    let info = app
+        .state
+        .sessions
+        .get(c.session.as_deref().unwrap())
+        .unwrap()
+        .addr
+        .send(mcp_hub_actors::session::Inspect)
+        .await
+        .unwrap();
+    assert_eq!(info.log_events, 0, "{info:?}");
+    // Progress before the answer: the client gets it, so the answer is a stream.
+    let r = c
+        .request(
+            "tools/call",
+            json!({ "name": "demo__sleep", "arguments": { "ms": 250 }, "_meta": { "progressToken": "p1" } }),
+        )
+        .await;
+    assert_eq!(r.content_type, "text/event-stream", "{r:?}");
+    assert!(
+        r.messages
+            .iter()
+            .any(|m| m["method"] == "notifications/progress"),
+        "{r:?}"
+    );
+    assert!(r.response.get("result").is_some(), "{r:?}");
+    // A client that accepts only SSE gets a stream even for a quick answer.
+    c.accept = "text/event-stream";
+    let r = c.request("tools/call", echo).await;
+    assert_eq!(r.content_type, "text/event-stream", "{r:?}");
+    assert_eq!(text_of(&r.response["result"]), "quick");
+}

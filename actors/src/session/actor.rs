@@ -825,7 +825,11 @@ impl Handler<StreamDrained> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: StreamDrained, _: &mut Self::Context) {
-        self.log.drained(msg.stream);
+        if msg.resumable {
+            self.log.drained(msg.stream);
+        } else {
+            self.log.end_silently(msg.stream);
+        }
     }
 }
 

@@ -359,8 +359,8 @@ impl EventLog {
         }
     }
 
-    /// Ends a request stream without a response (the request was cancelled): nothing on it
-    /// needs replaying.
+    /// Drops a stream nobody will resume: its request was cancelled, or its answer went out
+    /// as plain JSON (the client never saw an event id).
     pub fn end_silently(&mut self, stream: u64) {
         self.remove(stream);
     }

@@ -105,12 +105,16 @@ pub struct AttachGet {
 pub struct OpenLegacy;
 
 /// The HTTP layer read a stream to its end: everything on it reached the connection, so a
-/// completed stream's log can go. Sent by the SSE framing code.
+/// completed stream's log can go. Sent by the SSE framing code, and by the POST handler when
+/// it answered a request stream as plain JSON.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StreamDrained {
     /// Stream number.
     pub stream: u64,
+    /// Whether the client saw the stream's event ids (it was sent as SSE) and may still
+    /// resume it for a while; false drops the log at once.
+    pub resumable: bool,
 }
 
 /// End the session (client DELETE, idle expiry, hub shutdown).

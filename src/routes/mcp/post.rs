@@ -1,15 +1,17 @@
 //! `POST /mcp[/{server}]`: every client-to-server message.
 //!
 //! Requests are answered as JSON or SSE: SSE when the client accepts it and the method may
-//! stream (tools/call, prompts/get, resources/read) or when the client accepts nothing else.
-//! Notifications and responses get 202 with no body.
+//! stream (tools/call, prompts/get, resources/read) or when the client accepts nothing else;
+//! but a streamable request whose answer is ready within [`PRIMING_HOLD`], with no progress,
+//! log or server-to-client request before it, is answered as JSON when the client accepts
+//! JSON. Notifications and responses get 202 with no body.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use mcp_hub_actors::protocol::{codes, Message, RpcError};
 use mcp_hub_actors::session::{
-    Close, HandleNotification, HandleRequest, HandleResponse, ReplyMode,
+    Close, HandleNotification, HandleRequest, HandleResponse, ReplyMode, StreamDrained,
 };
 use serde_json::json;
 
@@ -232,6 +234,22 @@ async fn legacy(
                 Err(_) => return session_not_found(),
             };
             if mode == ReplyMode::Sse {
+                // A quick answer leaves in one write with the headers and the priming event
+                // (each write costs a syscall and a wake-up on both ends); a slower call gets
+                // its priming event after PRIMING_HOLD, well before any client gives up.
+                let first = tokio::time::timeout(PRIMING_HOLD, opened.rx.recv())
+                    .await
+                    .ok()
+                    .flatten();
+                if let Some(answer) = first.as_ref().filter(|m| m.is_response && json_ok) {
+                    // The answer came first and alone, and the client accepts JSON: a JSON
+                    // body says the same with no event framing (there is nothing to resume).
+                    addr.do_send(StreamDrained {
+                        stream: opened.stream,
+                        resumable: false,
+                    });
+                    return json_answer(&sid, answer.json.clone());
+                }
                 if let Some(durable) = opened.durable.take() {
                     // Shared sessions: the priming event lets the client resume anywhere,
                     // so it goes out once Redis holds the call (bounded: a Redis outage
@@ -240,13 +258,7 @@ async fn legacy(
                         tokio::time::timeout(std::time::Duration::from_millis(500), durable).await;
                 }
                 let mut lead: Vec<_> = super::sse::priming(&opened).into_iter().collect();
-                // A quick answer leaves in one write with the headers and the priming event
-                // (each write costs a syscall and a wake-up on both ends); a slower call gets
-                // its priming event after PRIMING_HOLD, well before any client gives up.
-                if let Ok(Some(first)) = tokio::time::timeout(PRIMING_HOLD, opened.rx.recv()).await
-                {
-                    lead.push(super::sse::message(first));
-                }
+                lead.extend(first.map(super::sse::message));
                 return super::sse::respond(
                     &req,
                     opened,
@@ -264,10 +276,7 @@ async fn legacy(
                             reason: "failed initialize",
                         });
                     }
-                    return HttpResponse::Ok()
-                        .content_type("application/json")
-                        .insert_header((super::session_header_name(), &*sid))
-                        .body(web::Bytes::from_owner(SharedJson(m.json)));
+                    return json_answer(&sid, m.json);
                 }
             }
             transport_error(
@@ -301,6 +310,14 @@ async fn legacy(
         } => respond_to_server(found, id, Err(error)).await,
         Message::Error { id: None, .. } => HttpResponse::Accepted().finish(),
     }
+}
+
+/// A request's answer as a JSON body.
+fn json_answer(session: &str, json: std::sync::Arc<str>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((super::session_header_name(), session))
+        .body(web::Bytes::from_owner(SharedJson(json)))
 }
 
 async fn respond_to_server(

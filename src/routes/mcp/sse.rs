@@ -48,7 +48,10 @@ where
     let stream = opened.stream;
     let messages = ReceiverStream::new(opened.rx).map(message);
     let drained = futures_util::stream::once(async move {
-        addr.do_send(StreamDrained { stream });
+        addr.do_send(StreamDrained {
+            stream,
+            resumable: true,
+        });
     })
     .filter_map(|()| async { None });
     let events = futures_util::stream::iter(lead)
