@@ -252,53 +252,48 @@ async fn a_modern_upstreams_sampling_request_reaches_the_legacy_client() {
 /// A modern upstream whose one tool asks for input forever; it checks that every retry
 /// echoes the `requestState` it issued last, and counts the calls.
 async fn endless_input_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use actix_web::{web, App, HttpResponse, HttpServer};
+    use actix_web::{web, HttpResponse};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = calls.clone();
-    let server = HttpServer::new(move || {
+    let url = serve_fake_mcp(move |body: web::Json<Value>| {
         let calls = seen.clone();
-        App::new().route(
-            "/mcp",
-            web::post().to(move |body: web::Json<Value>| {
-                let calls = calls.clone();
-                async move {
-                    let id = body["id"].clone();
-                    let p = &body["params"];
-                    let result = match body["method"].as_str().unwrap_or("") {
-                        "server/discover" => json!({ "supportedVersions": [V],
+        async move {
+            let id = body["id"].clone();
+            let p = &body["params"];
+            let result = match body["method"].as_str().unwrap_or("") {
+                "server/discover" => json!({ "supportedVersions": [V],
                             "capabilities": { "tools": {} }, "ttlMs": 0, "cacheScope": "public" }),
-                        "tools/list" => json!({ "tools": [{ "name": "ask",
+                "tools/list" => json!({ "tools": [{ "name": "ask",
                             "inputSchema": { "type": "object" } }], "ttlMs": 0, "cacheScope": "public" }),
-                        "tools/call" => {
-                            let n = calls.fetch_add(1, Ordering::SeqCst);
-                            let want = if n == 0 { Value::Null } else { json!(format!("state-{}", n - 1)) };
-                            if p["requestState"] != want || (n > 0 && p["inputResponses"]["q"]["action"] != "accept") {
-                                return HttpResponse::Ok().json(json!({ "jsonrpc": "2.0", "id": id,
+                "tools/call" => {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    let want = if n == 0 {
+                        Value::Null
+                    } else {
+                        json!(format!("state-{}", n - 1))
+                    };
+                    if p["requestState"] != want
+                        || (n > 0 && p["inputResponses"]["q"]["action"] != "accept")
+                    {
+                        return HttpResponse::Ok().json(json!({ "jsonrpc": "2.0", "id": id,
                                     "error": { "code": -32602, "message": "bad retry" } }));
-                            }
-                            json!({ "resultType": "input_required",
+                    }
+                    json!({ "resultType": "input_required",
                                 "inputRequests": { "q": { "method": "elicitation/create",
                                     "params": { "message": "again?", "requestedSchema": { "type": "object", "properties": {} } } } },
                                 "requestState": format!("state-{n}") })
-                        }
-                        _ => {
-                            return HttpResponse::NotFound().json(json!({ "jsonrpc": "2.0", "id": id,
-                                "error": { "code": -32601, "message": "no" } }))
-                        }
-                    };
-                    HttpResponse::Ok().json(json!({ "jsonrpc": "2.0", "id": id, "result": result }))
                 }
-            }),
-        )
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let addr = server.addrs()[0];
-    actix_rt::spawn(server.run());
-    (format!("http://{addr}/mcp"), calls)
+                _ => {
+                    return HttpResponse::NotFound().json(json!({ "jsonrpc": "2.0", "id": id,
+                                "error": { "code": -32601, "message": "no" } }))
+                }
+            };
+            HttpResponse::Ok().json(json!({ "jsonrpc": "2.0", "id": id, "result": result }))
+        }
+    });
+    (url, calls)
 }
 
 #[actix_web::test]

@@ -82,6 +82,19 @@ pub async fn spawn_app_in(state_dir: &Path, f: impl FnOnce(&mut Settings)) -> Te
 }
 
 impl TestApp {
+    /// What the session actor of client session `id` reports about itself (calls in flight,
+    /// event log size, ...).
+    pub async fn inspect_session(&self, id: &str) -> mcp_hub_actors::session::SessionInfo {
+        self.state
+            .sessions
+            .get(id)
+            .expect("no such session")
+            .addr
+            .send(mcp_hub_actors::session::Inspect)
+            .await
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -339,6 +352,25 @@ pub fn text_of(result: &Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+/// Serves `handler` at `POST /mcp` on a free loopback port (one worker): a fake upstream a
+/// test shapes by hand. Returns its URL.
+pub fn serve_fake_mcp<F, Args>(handler: F) -> String
+where
+    F: actix_web::Handler<Args> + Send,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new().route("/mcp", web::post().to(handler.clone()))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    actix_rt::spawn(server.run());
+    format!("http://{addr}/mcp")
 }
 
 /// The demo server over Streamable HTTP, as a real child process.

@@ -307,15 +307,7 @@ async fn a_quick_answer_comes_as_json_and_one_with_progress_as_sse() {
         c.request("tools/call", echo.clone()).await;
     }
     // Nothing to resume: the answers answered as JSON leave nothing in the event log.
-    let info = app
-        .state
-        .sessions
-        .get(c.session.as_deref().unwrap())
-        .unwrap()
-        .addr
-        .send(mcp_hub_actors::session::Inspect)
-        .await
-        .unwrap();
+    let info = app.inspect_session(c.session.as_deref().unwrap()).await;
     assert_eq!(info.log_events, 0, "{info:?}");
     // Progress before the answer: the client gets it, so the answer is a stream.
     let r = c

@@ -106,15 +106,7 @@ async fn a_client_that_reconnects_after_every_message_loses_nothing() {
         assert_eq!(response_text(&response), text);
         assert!(r.next().await.is_none(), "no duplicate after the response");
     }
-    let info = app
-        .state
-        .sessions
-        .get(c.session.as_deref().unwrap())
-        .unwrap()
-        .addr
-        .send(mcp_hub_actors::session::Inspect)
-        .await
-        .unwrap();
+    let info = app.inspect_session(c.session.as_deref().unwrap()).await;
     assert!(info.log_events <= 2048, "log stays bounded: {info:?}");
 }
 

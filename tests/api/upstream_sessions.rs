@@ -164,7 +164,7 @@ async fn per_user_sessions_past_the_cap_are_refused_and_idle_ones_closed() {
 async fn restarting_upstream(
     restarts: usize,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+    use actix_web::{web, HttpRequest, HttpResponse};
     use std::collections::HashSet;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
@@ -178,66 +178,54 @@ async fn restarting_upstream(
     }));
     let inits = Arc::new(AtomicUsize::new(0));
     let counted = inits.clone();
-    let server = HttpServer::new(move || {
+    let url = serve_fake_mcp(move |req: HttpRequest, body: web::Json<Value>| {
         let state = state.clone();
         let inits = counted.clone();
-        App::new().route(
-            "/mcp",
-            web::post().to(move |req: HttpRequest, body: web::Json<Value>| {
-                let state = state.clone();
-                let inits = inits.clone();
-                async move {
-                    let id = body["id"].clone();
-                    let method = body["method"].as_str().unwrap_or("").to_string();
-                    let mut st = state.lock().unwrap();
-                    if method == "initialize" {
-                        let n = inits.fetch_add(1, Ordering::SeqCst);
-                        let sid = format!("session-{n}");
-                        st.live.insert(sid.clone());
-                        return HttpResponse::Ok()
-                            .insert_header(("mcp-session-id", sid))
-                            .json(json!({ "jsonrpc": "2.0", "id": id, "result": {
+        async move {
+            let id = body["id"].clone();
+            let method = body["method"].as_str().unwrap_or("").to_string();
+            let mut st = state.lock().unwrap();
+            if method == "initialize" {
+                let n = inits.fetch_add(1, Ordering::SeqCst);
+                let sid = format!("session-{n}");
+                st.live.insert(sid.clone());
+                return HttpResponse::Ok()
+                    .insert_header(("mcp-session-id", sid))
+                    .json(json!({ "jsonrpc": "2.0", "id": id, "result": {
                                 "protocolVersion": "2025-06-18", "capabilities": { "tools": {} },
                                 "serverInfo": { "name": "restarting", "version": "1" } } }));
-                    }
-                    let sid = req
-                        .headers()
-                        .get("mcp-session-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("");
-                    if sid.is_empty() {
-                        return HttpResponse::BadRequest().json(json!({ "jsonrpc": "2.0", "id": null,
+            }
+            let sid = req
+                .headers()
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if sid.is_empty() {
+                return HttpResponse::BadRequest().json(json!({ "jsonrpc": "2.0", "id": null,
                             "error": { "code": -32000, "message": "Mcp-Session-Id header is required" } }));
-                    }
-                    let gone = !st.live.contains(sid)
-                        || (method == "tools/call" && st.restarts > 0 && {
-                            st.restarts -= 1;
-                            st.live.clear();
-                            true
-                        });
-                    if gone {
-                        return HttpResponse::NotFound().json(json!({ "jsonrpc": "2.0", "id": null,
+            }
+            let gone = !st.live.contains(sid)
+                || (method == "tools/call" && st.restarts > 0 && {
+                    st.restarts -= 1;
+                    st.live.clear();
+                    true
+                });
+            if gone {
+                return HttpResponse::NotFound().json(json!({ "jsonrpc": "2.0", "id": null,
                             "error": { "code": -32001, "message": "Session not found" } }));
-                    }
-                    let result = match method.as_str() {
-                        "tools/list" => json!({ "tools": [{ "name": "echo",
+            }
+            let result = match method.as_str() {
+                "tools/list" => json!({ "tools": [{ "name": "echo",
                             "inputSchema": { "type": "object" } }] }),
-                        "tools/call" => json!({ "content": [{ "type": "text",
+                "tools/call" => json!({ "content": [{ "type": "text",
                             "text": body["params"]["arguments"]["text"] }] }),
-                        _ if id.is_null() => return HttpResponse::Accepted().finish(),
-                        _ => json!({}),
-                    };
-                    HttpResponse::Ok().json(json!({ "jsonrpc": "2.0", "id": id, "result": result }))
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")
-    .unwrap();
-    let addr = server.addrs()[0];
-    actix_rt::spawn(server.run());
-    (format!("http://{addr}/mcp"), inits)
+                _ if id.is_null() => return HttpResponse::Accepted().finish(),
+                _ => json!({}),
+            };
+            HttpResponse::Ok().json(json!({ "jsonrpc": "2.0", "id": id, "result": result }))
+        }
+    });
+    (url, inits)
 }
 
 #[actix_web::test]
