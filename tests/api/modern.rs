@@ -796,3 +796,40 @@ async fn a_tampered_or_replayed_request_state_is_refused() {
         again.body
     );
 }
+
+#[actix_web::test]
+async fn a_quick_modern_answer_comes_as_json_unless_the_client_accepts_only_sse() {
+    let app = spawn_app().await;
+    app.wait_ready("demo", Duration::from_secs(10)).await;
+    let url = app.url("/mcp");
+    let call =
+        json!({ "name": "demo__echo", "arguments": { "text": "quick" }, "_meta": meta(json!({})) });
+    let content_type = |a: &Answer| {
+        a.headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let a = post(&url, "tools/call", call.clone(), &[]).await;
+    assert_eq!(
+        content_type(&a).as_deref(),
+        Some("application/json"),
+        "{:?}",
+        a.body
+    );
+    assert_eq!(
+        a.body["result"]["content"][0]["text"], "quick",
+        "{:?}",
+        a.body
+    );
+    let a = post(&url, "tools/call", call, &[("Accept", "text/event-stream")]).await;
+    assert!(
+        content_type(&a).is_some_and(|t| t.starts_with("text/event-stream")),
+        "{:?}",
+        a.body
+    );
+    assert_eq!(
+        a.body["result"]["content"][0]["text"], "quick",
+        "{:?}",
+        a.body
+    );
+}

@@ -147,9 +147,14 @@ async fn post(
     // MCP 2026-07-28 requests are served statelessly beside the sessions.
     if let Message::Request { id, method, params } = msg {
         if super::modern::is_modern(&req, &method, params.as_deref()) {
-            let sse =
-                sse_ok && (!json_ok || may_stream(&method) || method == "subscriptions/listen");
-            return super::modern::handle(req, &state, scope, id, method, params, sse).await;
+            use super::modern::Reply;
+            let streams = may_stream(&method) || method == "subscriptions/listen";
+            let reply = match (sse_ok, json_ok) {
+                (true, false) => Reply::Sse,
+                (true, true) if streams => Reply::SseOrJson,
+                _ => Reply::Json,
+            };
+            return super::modern::handle(req, &state, scope, id, method, params, reply).await;
         }
         return legacy(
             req,

@@ -40,7 +40,7 @@ pub(crate) struct CallRequest<'a> {
     pub params: Value,
     pub meta: RequestMeta,
     pub user: Arc<str>,
-    pub sse: bool,
+    pub reply: super::Reply,
 }
 
 /// A call running upstream whose events a driver reads.
@@ -97,7 +97,7 @@ pub(crate) async fn serve(c: CallRequest<'_>) -> HttpResponse {
     match start(&c, target) {
         Ok(Started::Call(mut run)) => {
             run.prefill = input_responses(&c.params);
-            respond(c.req, c.state, id, run, c.sse).await
+            respond(c.req, c.state, id, run, c.reply).await
         }
         Ok(Started::Answered(resp)) => resp,
         Ok(Started::Task {
@@ -179,7 +179,7 @@ async fn resume(c: CallRequest<'_>, token: String, target: String) -> HttpRespon
     }
     held.run.meta = c.meta;
     held.run.prefill = responses;
-    respond(c.req, c.state, c.id, held.run, c.sse).await
+    respond(c.req, c.state, c.id, held.run, c.reply).await
 }
 
 /// Resolves the target and sends the call upstream (or starts a task).

@@ -27,7 +27,7 @@ use super::call::{now_ms, Running};
 use super::input::{capability_of, fits, Asked, Round, MAX_ROUND_REQUESTS};
 use super::pending::Held;
 use super::relay::CallEvent;
-use super::{as_object, ModernState};
+use super::{as_object, ModernState, Reply};
 use crate::state::AppState;
 
 /// One message for the client; `last` ends the response.
@@ -54,21 +54,27 @@ fn error_status(json: &str) -> Option<actix_web::http::StatusCode> {
 }
 
 /// Drives the call in the background and answers as SSE (related notifications, then the
-/// answer) or as one JSON body.
+/// answer) or as one JSON body; with [`Reply::SseOrJson`], an answer that arrives first and
+/// alone is one JSON body too.
 pub(super) async fn respond(
     req: &HttpRequest,
     state: &AppState,
     id: Id,
     run: Running,
-    sse_ok: bool,
+    reply: Reply,
 ) -> HttpResponse {
     let (out, mut frames) = mpsc::channel::<Frame>(64);
     actix::spawn(drive(run, out, state.modern.clone(), id.clone()));
-    if sse_ok {
+    if reply != Reply::Json {
         let first = match tokio::time::timeout(FIRST_FRAME_WAIT, frames.recv()).await {
             Ok(Some(f)) if f.last => match error_status(&f.json) {
                 Some(status) => {
                     return HttpResponse::build(status)
+                        .content_type("application/json")
+                        .body(f.json)
+                }
+                None if reply == Reply::SseOrJson => {
+                    return HttpResponse::Ok()
                         .content_type("application/json")
                         .body(f.json)
                 }

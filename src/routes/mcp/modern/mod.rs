@@ -34,6 +34,18 @@ use crate::state::AppState;
 
 pub(crate) use pending::Pending;
 
+/// How a modern request may be answered, from its `Accept` header and method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// One JSON body (the client accepts only JSON, or the method never streams).
+    Json,
+    /// An SSE stream (the client accepts only SSE).
+    Sse,
+    /// SSE, unless the answer is ready first and alone: then one JSON body (the client
+    /// accepts both).
+    SseOrJson,
+}
+
 /// Shared state of the modern path: the `requestState` signer and the upstream requests
 /// held for a client's retry. Owned by `AppState`; cheap to clone.
 #[derive(Clone)]
@@ -152,7 +164,7 @@ pub(crate) async fn handle(
     id: Id,
     method: String,
     params: Option<Box<RawValue>>,
-    sse_ok: bool,
+    reply: Reply,
 ) -> HttpResponse {
     let params: Option<Value> = match params.as_deref().map(|p| serde_json::from_str(p.get())) {
         None => None,
@@ -195,7 +207,7 @@ pub(crate) async fn handle(
                 params: params.unwrap_or(Value::Null),
                 meta,
                 user,
-                sse: sse_ok,
+                reply,
             })
             .await
         }
