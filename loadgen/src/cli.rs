@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::mcp::AcceptMode;
+use crate::mcp::{AcceptMode, Protocol};
 
 /// Load tool for mcp-hub: real MCP clients over Streamable HTTP, a fast upstream, and the
 /// benchmark scenarios. Load goes to loopback addresses only.
@@ -73,6 +73,10 @@ pub struct LoadArgs {
     /// `both`: Accept: application/json, text/event-stream; `json`: application/json only.
     #[arg(long, value_enum, default_value = "both")]
     pub accept: AcceptMode,
+    /// `session`: MCP 2025-11-25 clients, one session each; `modern`: MCP 2026-07-28
+    /// stateless clients (no session; `_meta` and `Mcp-Method`/`Mcp-Name` on every request).
+    #[arg(long, value_enum, default_value = "session")]
+    pub protocol: Protocol,
     /// Write every figure as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

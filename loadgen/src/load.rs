@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::mcp::{AcceptMode, CallError, ClientConfig, Endpoint, Session};
+use crate::mcp::{AcceptMode, CallError, ClientConfig, Endpoint, Protocol, Session, ToolCall};
 use crate::procstat::{ProcUsage, Sampler};
 use crate::stats::{Latency, Recorder};
 
@@ -50,6 +50,8 @@ pub struct LoadSpec {
     pub duration: Duration,
     /// `Accept` of POSTs.
     pub accept: AcceptMode,
+    /// Protocol era of the clients.
+    pub protocol: Protocol,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Processes to measure: (role, pid).
@@ -71,6 +73,8 @@ pub struct RunReport {
     pub rate: Option<f64>,
     /// `Accept` mode.
     pub accept: AcceptMode,
+    /// Protocol era of the clients.
+    pub protocol: Protocol,
     /// Measured seconds (from start to the last answer of the window).
     pub elapsed_s: f64,
     /// Calls in the window.
@@ -126,6 +130,7 @@ pub async fn run(spec: &LoadSpec) -> Result<RunReport, String> {
     let cfg = ClientConfig {
         endpoint,
         accept: spec.accept,
+        protocol: spec.protocol,
         timeout: spec.timeout,
     };
     let (sessions, init_failures, first_err) = open_sessions(&cfg, spec.sessions.max(1)).await;
@@ -222,6 +227,7 @@ pub async fn run(spec: &LoadSpec) -> Result<RunReport, String> {
         sessions: n,
         rate: spec.rate,
         accept: spec.accept,
+        protocol: spec.protocol,
         elapsed_s: elapsed,
         requests: successes + rec.failed(),
         successes,
@@ -309,23 +315,19 @@ impl Worker {
         (out, self.session)
     }
 
-    /// Prepared `tools/call` params, one per tool name.
-    fn prepared_params(&self) -> Vec<String> {
+    /// Prepared `tools/call`s, one per tool name (a name that cannot be a header value is
+    /// left out; `run` checks the names first).
+    fn prepared_params(&self) -> Vec<ToolCall> {
         match &self.op {
             Op::CallTool { tools, arguments } => tools
                 .iter()
-                .map(|t| {
-                    format!(
-                        r#"{{"name":{},"arguments":{arguments}}}"#,
-                        serde_json::Value::from(t.as_str())
-                    )
-                })
+                .filter_map(|t| ToolCall::new(self.session.protocol(), t, arguments).ok())
                 .collect(),
             Op::ListTools => Vec::new(),
         }
     }
 
-    async fn closed_loop(&mut self, params: &[String], out: &mut WorkerOut) {
+    async fn closed_loop(&mut self, params: &[ToolCall], out: &mut WorkerOut) {
         tokio::time::sleep_until(self.start).await;
         let mut i = self.k;
         loop {
@@ -346,7 +348,7 @@ impl Worker {
 
     async fn open_loop(
         &mut self,
-        params: &[String],
+        params: &[ToolCall],
         total: u64,
         interval: Duration,
         out: &mut WorkerOut,
@@ -377,7 +379,7 @@ impl Worker {
 
     async fn once(
         &mut self,
-        params: &[String],
+        params: &[ToolCall],
         i: usize,
         measured: bool,
         out: &mut WorkerOut,

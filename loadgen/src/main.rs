@@ -68,6 +68,7 @@ fn spec(args: &RunArgs, label: &str, url: &str, tools: Vec<String>) -> LoadSpec 
         warmup: args.load.warmup,
         duration: args.load.duration,
         accept: args.load.accept,
+        protocol: args.load.protocol,
         timeout: args.load.timeout,
         processes,
     }
@@ -77,6 +78,10 @@ async fn run(args: RunArgs) -> Result<(), String> {
     loadgen::scenario::raise_nofile_limit();
     if serde_json::from_str::<serde_json::Value>(&args.args).is_err() {
         return Err(format!("--args is not JSON: {}", args.args));
+    }
+    for tool in args.tool.iter().chain(&args.hub_tool) {
+        loadgen::mcp::ToolCall::new(args.load.protocol, tool, &args.args)
+            .map_err(|e| format!("--tool: {e}"))?;
     }
     if args.compare {
         let direct_url = args.direct_url.clone().unwrap_or_default();

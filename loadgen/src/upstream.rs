@@ -1,7 +1,9 @@
 //! A fast Streamable HTTP MCP server, so that the upstream is never the bottleneck of a
 //! benchmark: `initialize` (mints a session id), notifications and responses → 202,
 //! `ping`, `tools/list` (prebuilt once), `tools/call` of `echo` (and `echo_1`… with
-//! `--tools N`) answered as JSON (or SSE with `--sse`), GET → 405, DELETE → 200.
+//! `--tools N`) answered as JSON (or SSE with `--sse`), GET → 405, DELETE → 200. Requests
+//! need the session id, except a 2026-07-28 (stateless) request, which carries `Mcp-Method`
+//! instead; the server still calls itself session-era (no `server/discover`).
 //!
 //! Per request it parses only the envelope (borrowed `RawValue`s), splices the raw `text`
 //! argument into a response buffer without re-escaping it, and writes that buffer.
@@ -178,7 +180,10 @@ async fn handle(
         }
         _ => return Ok(empty(StatusCode::METHOD_NOT_ALLOWED)),
     }
-    let has_session = req.headers().contains_key("mcp-session-id");
+    // A 2026-07-28 request is stateless: it names its method in `Mcp-Method` instead of
+    // carrying a session (so the load tool's modern clients can be measured directly too).
+    let has_session =
+        req.headers().contains_key("mcp-session-id") || req.headers().contains_key("mcp-method");
     let body = match Limited::new(req.into_body(), MAX_REQUEST).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return Ok(empty(StatusCode::PAYLOAD_TOO_LARGE)),

@@ -2,13 +2,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use loadgen::load::{run, LoadSpec, Op};
-use loadgen::mcp::AcceptMode;
+use loadgen::mcp::{AcceptMode, Protocol};
 use loadgen::upstream::{spawn, UpstreamOptions};
 use std::time::Duration;
 
 async fn closed_loop(
     opts: UpstreamOptions,
     accept: AcceptMode,
+    op: Op,
+) -> loadgen::load::RunReport {
+    closed_loop_in(opts, accept, Protocol::Session, op).await
+}
+
+async fn closed_loop_in(
+    opts: UpstreamOptions,
+    accept: AcceptMode,
+    protocol: Protocol,
     op: Op,
 ) -> loadgen::load::RunReport {
     let (addr, server) = spawn("127.0.0.1:0".parse().unwrap(), opts).await.unwrap();
@@ -21,6 +30,7 @@ async fn closed_loop(
         warmup: Duration::from_millis(100),
         duration: Duration::from_secs(1),
         accept,
+        protocol,
         timeout: Duration::from_secs(5),
         processes: Vec::new(),
     };
@@ -107,6 +117,7 @@ async fn open_loop_sends_the_scheduled_calls() {
         warmup: Duration::ZERO,
         duration: Duration::from_secs(1),
         accept: AcceptMode::Both,
+        protocol: Protocol::Session,
         timeout: Duration::from_secs(5),
         processes: Vec::new(),
     };
@@ -120,7 +131,7 @@ async fn open_loop_sends_the_scheduled_calls() {
 /// A session initializes (keeping the server's session id) and ends with DELETE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_lifecycle() {
-    use loadgen::mcp::{ClientConfig, Endpoint, Session};
+    use loadgen::mcp::{ClientConfig, Endpoint, Session, ToolCall};
     use std::sync::Arc;
     let (addr, server) = spawn("127.0.0.1:0".parse().unwrap(), UpstreamOptions::default())
         .await
@@ -129,16 +140,36 @@ async fn session_lifecycle() {
         endpoint: Arc::new(Endpoint::parse(&format!("http://{addr}/mcp")).unwrap()),
         accept: AcceptMode::Both,
         timeout: Duration::from_secs(5),
+        protocol: Protocol::Session,
     };
     let mut s = Session::open(cfg).await.unwrap();
     assert!(s.session_id().is_some());
-    s.call_tool(r#"{"name":"echo","arguments":{"text":"x"}}"#)
-        .await
-        .unwrap();
+    let call = |args: &str| ToolCall::new(Protocol::Session, "echo", args).unwrap();
+    s.call_tool(&call(r#"{"text":"x"}"#)).await.unwrap();
     assert_eq!(
-        s.call_tool(r#"{"name":"echo","arguments":{}}"#).await,
+        s.call_tool(&call("{}")).await,
         Err(loadgen::mcp::CallError::ToolError)
     );
     assert_eq!(s.close().await, Ok(200));
     server.abort();
+}
+
+/// Modern (2026-07-28) clients: no session, `_meta` and `Mcp-Method`/`Mcp-Name` on every
+/// request; the fast upstream answers them without a session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modern_clients_call_without_a_session() {
+    let r = closed_loop_in(
+        UpstreamOptions::default(),
+        AcceptMode::Both,
+        Protocol::Modern,
+        echo(),
+    )
+    .await;
+    assert_eq!(
+        r.failures, 0,
+        "{:?} {:?}",
+        r.failures_by_kind, r.error_samples
+    );
+    assert_eq!(r.init_failures, 0);
+    assert!(r.successes > 100, "only {} calls in a second", r.successes);
 }

@@ -1,6 +1,8 @@
-//! A real MCP client over Streamable HTTP (2025-11-25): `initialize` (keeps the
-//! `Mcp-Session-Id`), `notifications/initialized`, then requests. Answers may be JSON or
-//! SSE; SSE streams are parsed and the JSON-RPC response with our id is taken.
+//! A real MCP client over Streamable HTTP, in either protocol era: 2025-11-25 sessions
+//! (`initialize`, keeping the `Mcp-Session-Id`, `notifications/initialized`, then requests)
+//! or 2026-07-28 stateless requests (no session: every request carries the per-request
+//! `_meta` and the `Mcp-Method` / `Mcp-Name` headers). Answers may be JSON or SSE; SSE
+//! streams are parsed and the JSON-RPC response with our id is taken.
 //!
 //! One session owns one keep-alive HTTP/1.1 connection (hyper's connection API, no pool):
 //! that is what an MCP client does, and it keeps the tool's own cost per call small.
@@ -27,6 +29,59 @@ pub use stream::{http_request, HeldStream};
 
 /// Protocol revision the client asks for.
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
+/// The stateless revision.
+pub const MODERN_VERSION: &str = "2026-07-28";
+
+/// Which protocol era the client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// 2025-11-25 with a session per client.
+    Session,
+    /// 2026-07-28, stateless: no session, `_meta` and headers on every request.
+    Modern,
+}
+
+/// A prepared `tools/call`: its params and the tool name (for `Mcp-Name`).
+#[derive(Debug, Clone)]
+pub struct ToolCall {
+    /// Tool name.
+    pub name: HeaderValue,
+    /// Raw JSON params (with `_meta` when the protocol is modern).
+    pub params: String,
+}
+
+impl ToolCall {
+    /// The call of `tool` with raw JSON `arguments`.
+    pub fn new(protocol: Protocol, tool: &str, arguments: &str) -> Result<ToolCall, String> {
+        let name = HeaderValue::from_str(tool).map_err(|e| format!("tool name {tool:?}: {e}"))?;
+        let params = format!(
+            r#"{{"name":{},"arguments":{arguments}}}"#,
+            serde_json::Value::from(tool)
+        );
+        Ok(ToolCall {
+            name,
+            params: with_meta(protocol, &params),
+        })
+    }
+}
+
+/// `params` (a JSON object) with the modern per-request `_meta` added first, for
+/// [`Protocol::Modern`]; unchanged otherwise.
+fn with_meta(protocol: Protocol, params: &str) -> String {
+    if protocol == Protocol::Session {
+        return params.to_string();
+    }
+    let meta = format!(
+        r#"{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"{MODERN_VERSION}","io.modelcontextprotocol/clientCapabilities":{{}},"io.modelcontextprotocol/clientInfo":{{"name":"loadgen","version":"{}"}}}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    match params.trim_start().strip_prefix('{') {
+        Some(rest) if rest.trim_start().starts_with('}') => format!("{meta}}}"),
+        Some(rest) => format!("{meta},{rest}"),
+        None => format!("{meta}}}"),
+    }
+}
 /// Largest response body read.
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
@@ -233,6 +288,8 @@ pub struct ClientConfig {
     pub accept: AcceptMode,
     /// Per-request timeout (whole exchange, body included).
     pub timeout: Duration,
+    /// Protocol era.
+    pub protocol: Protocol,
 }
 
 /// One MCP client session.
@@ -262,16 +319,27 @@ impl Session {
         }
     }
 
-    /// Opens a session: `initialize`, then `notifications/initialized`.
+    /// Opens a session: `initialize`, then `notifications/initialized`. A modern client has
+    /// no session to open: it only connects.
     pub async fn open(cfg: ClientConfig) -> Result<Session, CallError> {
         let mut s = Session::new(cfg);
-        s.initialize().await?;
+        if s.cfg.protocol == Protocol::Modern {
+            s.protocol = HeaderValue::from_static(MODERN_VERSION);
+            s.ready_sender().await?;
+        } else {
+            s.initialize().await?;
+        }
         Ok(s)
     }
 
     /// The `Mcp-Session-Id` the server minted.
     pub fn session_id(&self) -> Option<&HeaderValue> {
         self.session_id.as_ref()
+    }
+
+    /// The protocol era this client speaks.
+    pub fn protocol(&self) -> Protocol {
+        self.cfg.protocol
     }
 
     /// The endpoint.
@@ -288,7 +356,7 @@ impl Session {
         self.session_id = None;
         let id = self.take_id();
         let (resp, result) = self
-            .exchange(request_body(id, "initialize", &params), id)
+            .exchange(request_body(id, "initialize", &params), id, None)
             .await?;
         if let Some(sid) = resp {
             self.session_id = Some(sid);
@@ -309,7 +377,7 @@ impl Session {
     pub async fn notify(&mut self, method: &str) -> Result<(), CallError> {
         let body = format!(r#"{{"jsonrpc":"2.0","method":"{method}"}}"#);
         let deadline = Instant::now() + self.cfg.timeout;
-        let resp = self.send(Bytes::from(body), deadline).await?;
+        let resp = self.send(Bytes::from(body), deadline, None).await?;
         let status = resp.status();
         let mut body = resp.into_body();
         let drained = tokio::time::timeout_at(deadline, read_body(&mut body)).await;
@@ -323,17 +391,24 @@ impl Session {
         }
     }
 
-    /// Sends request `method` with raw JSON `params`; returns the raw `result`.
+    /// Sends request `method` with raw JSON `params` (a modern client adds its `_meta`);
+    /// returns the raw `result`.
     pub async fn request(&mut self, method: &str, params: &str) -> Result<String, CallError> {
         let id = self.take_id();
-        self.exchange(request_body(id, method, params), id)
+        let params = with_meta(self.cfg.protocol, params);
+        let headers = self.modern_headers(method, None);
+        self.exchange(request_body(id, method, &params), id, headers)
             .await
             .map(|(_, r)| r)
     }
 
-    /// `tools/call` with prepared params (`{"name":..,"arguments":..}`); `isError` fails it.
-    pub async fn call_tool(&mut self, params: &str) -> Result<(), CallError> {
-        let result = self.request("tools/call", params).await?;
+    /// A prepared `tools/call`; `isError` fails it.
+    pub async fn call_tool(&mut self, call: &ToolCall) -> Result<(), CallError> {
+        let id = self.take_id();
+        let headers = self.modern_headers("tools/call", Some(&call.name));
+        let (_, result) = self
+            .exchange(request_body(id, "tools/call", &call.params), id, headers)
+            .await?;
         #[derive(Deserialize)]
         struct R {
             #[serde(rename = "isError", default)]
@@ -376,6 +451,18 @@ impl Session {
             .map_err(|_| CallError::Timeout)?
     }
 
+    /// The `Mcp-Method` and `Mcp-Name` values of a modern request (`None` for a session).
+    fn modern_headers(
+        &self,
+        method: &str,
+        name: Option<&HeaderValue>,
+    ) -> Option<(HeaderValue, Option<HeaderValue>)> {
+        if self.cfg.protocol != Protocol::Modern {
+            return None;
+        }
+        Some((HeaderValue::from_str(method).ok()?, name.cloned()))
+    }
+
     fn take_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -388,9 +475,10 @@ impl Session {
         &mut self,
         body: String,
         id: u64,
+        modern: Option<(HeaderValue, Option<HeaderValue>)>,
     ) -> Result<(Option<HeaderValue>, String), CallError> {
         let deadline = Instant::now() + self.cfg.timeout;
-        let resp = self.send(Bytes::from(body), deadline).await?;
+        let resp = self.send(Bytes::from(body), deadline, modern).await?;
         let read = tokio::time::timeout_at(deadline, read_answer(resp, id)).await;
         match read {
             Ok(Ok(answer)) => Ok(answer),
@@ -407,10 +495,12 @@ impl Session {
         }
     }
 
+    /// POSTs `body`; `modern` carries the `Mcp-Method` (and `Mcp-Name`) of a modern request.
     async fn send(
         &mut self,
         body: Bytes,
         deadline: Instant,
+        modern: Option<(HeaderValue, Option<HeaderValue>)>,
     ) -> Result<Response<Incoming>, CallError> {
         let mut req = Request::builder()
             .method(Method::POST)
@@ -421,6 +511,12 @@ impl Session {
             .header("mcp-protocol-version", self.protocol.clone());
         if let Some(sid) = &self.session_id {
             req = req.header("mcp-session-id", sid.clone());
+        }
+        if let Some((method, name)) = modern {
+            req = req.header("mcp-method", method);
+            if let Some(name) = name {
+                req = req.header("mcp-name", name);
+            }
         }
         let req = req
             .body(Full::new(body))
@@ -539,6 +635,29 @@ mod tests {
             response_for(b"nope", 1),
             Err(CallError::Protocol(_))
         ));
+    }
+
+    #[test]
+    fn modern_params_carry_the_meta_first() {
+        let call = ToolCall::new(Protocol::Modern, "echo", r#"{"text":"hi"}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&call.params).unwrap_or_else(|e| panic!("{e}: {}", call.params));
+        assert_eq!(
+            v["_meta"]["io.modelcontextprotocol/protocolVersion"],
+            MODERN_VERSION
+        );
+        assert_eq!(v["name"], "echo");
+        assert_eq!(v["arguments"]["text"], "hi");
+        assert_eq!(call.name, "echo");
+        let empty: serde_json::Value = serde_json::from_str(&with_meta(Protocol::Modern, "{}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(empty["_meta"].is_object());
+        assert_eq!(with_meta(Protocol::Session, "{}"), "{}");
+        let session =
+            ToolCall::new(Protocol::Session, "echo", "{}").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(session.params, r#"{"name":"echo","arguments":{}}"#);
+        assert!(ToolCall::new(Protocol::Modern, "bad\nname", "{}").is_err());
     }
 
     #[test]

@@ -78,6 +78,7 @@ async fn measure(
     let cfg = ClientConfig {
         endpoint: Arc::new(Endpoint::parse(&hub.mcp_url())?),
         accept: args.load.accept,
+        protocol: args.load.protocol,
         timeout: args.load.timeout,
     };
     let started = Instant::now();

@@ -40,6 +40,7 @@ pub async fn run(
         warmup: args.load.warmup,
         duration: args.load.duration,
         accept: args.load.accept,
+        protocol: args.load.protocol,
         timeout: args.load.timeout,
         processes: vec![
             ("hub".into(), hub.proc.pid),

@@ -99,6 +99,7 @@ pub(crate) fn call_spec(
         warmup: load.warmup,
         duration: load.duration,
         accept: load.accept,
+        protocol: load.protocol,
         timeout: load.timeout,
         processes,
     }

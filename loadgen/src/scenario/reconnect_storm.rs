@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::procs::Hub;
 use super::Outcome;
 use crate::cli::ScenarioArgs;
-use crate::mcp::{http_request, ClientConfig, Endpoint, Session, PROTOCOL_VERSION};
+use crate::mcp::{http_request, ClientConfig, Endpoint, Session, ToolCall, PROTOCOL_VERSION};
 use crate::report::Target;
 use crate::sse::{SseEvent, SseParser};
 
@@ -201,6 +201,7 @@ pub async fn run(
         let cfg = ClientConfig {
             endpoint: ep.clone(),
             accept: args.load.accept,
+            protocol: args.load.protocol,
             timeout: args.load.timeout,
         };
         // Wait until the demo answers.
@@ -208,11 +209,8 @@ pub async fn run(
             .await
             .map_err(|e| format!("initialize: {e}"))?;
         let ready = Instant::now();
-        while probe
-            .call_tool(r#"{"name":"demo__echo","arguments":{"text":"up"}}"#)
-            .await
-            .is_err()
-        {
+        let up = ToolCall::new(probe.protocol(), "demo__echo", r#"{"text":"up"}"#)?;
+        while probe.call_tool(&up).await.is_err() {
             if ready.elapsed() > Duration::from_secs(20) {
                 return Err("the demo server never answered".into());
             }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::procs::{start_upstream, Hub};
 use super::Outcome;
 use crate::cli::ScenarioArgs;
-use crate::mcp::{http_request, ClientConfig, Endpoint, Session};
+use crate::mcp::{http_request, ClientConfig, Endpoint, Session, ToolCall};
 use crate::report::Target;
 
 /// Give up on one registration after this long.
@@ -76,7 +76,11 @@ async fn one(
     id: &str,
     body: String,
 ) -> Result<Rep, String> {
-    let params = format!(r#"{{"name":"{id}__echo","arguments":{{"text":"hi"}}}}"#);
+    let call = ToolCall::new(
+        session.protocol(),
+        &format!("{id}__echo"),
+        r#"{"text":"hi"}"#,
+    )?;
     let t0 = Instant::now();
     let (status, text) = http_request(
         admin,
@@ -99,7 +103,7 @@ async fn one(
     let mut first_call_ms = None;
     while t0.elapsed() < GIVE_UP {
         attempts += 1;
-        match session.call_tool(&params).await {
+        match session.call_tool(&call).await {
             Ok(()) => {
                 first_call_ms = Some(t0.elapsed().as_secs_f64() * 1000.0);
                 break;
@@ -141,6 +145,7 @@ pub async fn run(args: &ScenarioArgs, hub_bin: &Path, reps: usize) -> Result<Out
         let cfg = ClientConfig {
             endpoint: Arc::new(Endpoint::parse(&hub.mcp_url())?),
             accept: args.load.accept,
+            protocol: args.load.protocol,
             timeout: args.load.timeout,
         };
         let mut session = Session::open(cfg).await.map_err(|e| format!("initialize on the hub: {e}"))?;
