@@ -804,32 +804,22 @@ async fn a_quick_modern_answer_comes_as_json_unless_the_client_accepts_only_sse(
     let url = app.url("/mcp");
     let call =
         json!({ "name": "demo__echo", "arguments": { "text": "quick" }, "_meta": meta(json!({})) });
-    let content_type = |a: &Answer| {
-        a.headers
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_string())
-    };
-    let a = post(&url, "tools/call", call.clone(), &[]).await;
-    assert_eq!(
-        content_type(&a).as_deref(),
-        Some("application/json"),
-        "{:?}",
-        a.body
-    );
-    assert_eq!(
-        a.body["result"]["content"][0]["text"], "quick",
-        "{:?}",
-        a.body
-    );
-    let a = post(&url, "tools/call", call, &[("Accept", "text/event-stream")]).await;
-    assert!(
-        content_type(&a).is_some_and(|t| t.starts_with("text/event-stream")),
-        "{:?}",
-        a.body
-    );
-    assert_eq!(
-        a.body["result"]["content"][0]["text"], "quick",
-        "{:?}",
-        a.body
-    );
+    // Accepting both: the quick answer is one JSON body; accepting only SSE: a stream.
+    for (headers, want) in [
+        (vec![], "application/json"),
+        (vec![("Accept", "text/event-stream")], "text/event-stream"),
+    ] {
+        let a = post(&url, "tools/call", call.clone(), &headers).await;
+        let content_type = a.headers.get("content-type").map(|v| v.to_str().unwrap());
+        assert!(
+            content_type.is_some_and(|t| t.starts_with(want)),
+            "{want}: {content_type:?} {:?}",
+            a.body
+        );
+        assert_eq!(
+            a.body["result"]["content"][0]["text"], "quick",
+            "{:?}",
+            a.body
+        );
+    }
 }
