@@ -16,6 +16,7 @@ use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,27 +62,28 @@ impl ToolCall {
         );
         Ok(ToolCall {
             name,
-            params: with_meta(protocol, &params),
+            params: with_meta(protocol, &params).into_owned(),
         })
     }
 }
 
 /// `params` (a JSON object) with the modern per-request `_meta` added first, for
 /// [`Protocol::Modern`]; unchanged otherwise.
-fn with_meta(protocol: Protocol, params: &str) -> String {
+fn with_meta(protocol: Protocol, params: &str) -> Cow<'_, str> {
     if protocol == Protocol::Session {
-        return params.to_string();
+        return Cow::Borrowed(params);
     }
     let meta = format!(
         r#"{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"{MODERN_VERSION}","io.modelcontextprotocol/clientCapabilities":{{}},"io.modelcontextprotocol/clientInfo":{{"name":"loadgen","version":"{}"}}}}"#,
         env!("CARGO_PKG_VERSION")
     );
-    match params.trim_start().strip_prefix('{') {
+    Cow::Owned(match params.trim_start().strip_prefix('{') {
         Some(rest) if rest.trim_start().starts_with('}') => format!("{meta}}}"),
         Some(rest) => format!("{meta},{rest}"),
         None => format!("{meta}}}"),
-    }
+    })
 }
+
 /// Largest response body read.
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
