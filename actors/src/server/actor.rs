@@ -230,13 +230,17 @@ impl ServerActor {
         });
     }
 
+    /// The upstream's own name of `tool`, whether the call came through /mcp
+    /// (`{id}__{tool}`) or /mcp/{id} (`{tool}`).
+    fn upstream_tool<'a>(&self, tool: &'a str) -> &'a str {
+        tool.strip_prefix(&*self.id)
+            .and_then(|t| t.strip_prefix("__"))
+            .unwrap_or(tool)
+    }
+
     /// `mcp_hub_calls_total` and `mcp_hub_call_duration_seconds` for one finished call.
     fn count_call(&mut self, tool: &str, outcome: &'static str, took: Duration) {
-        // The upstream's own tool name, whether the call came through /mcp ({id}__{tool}) or /mcp/{id}.
-        let tool = tool
-            .strip_prefix(&*self.id)
-            .and_then(|t| t.strip_prefix("__"))
-            .unwrap_or(tool);
+        let tool = self.upstream_tool(tool);
         let cached = self
             .call_counters
             .get(tool)
@@ -714,12 +718,7 @@ impl Handler<Forward> for ServerActor {
         if self.status == Status::Idle {
             self.wake(ctx);
         }
-        // The upstream's own tool name, whether the call came through /mcp ({id}__{tool}) or /mcp/{id}.
-        let upstream_tool = msg.tool.as_deref().map(|t| {
-            t.strip_prefix(&*self.id)
-                .and_then(|t| t.strip_prefix("__"))
-                .unwrap_or(t)
-        });
+        let upstream_tool = msg.tool.as_deref().map(|t| self.upstream_tool(t));
         let timeout_ms = self
             .def
             .timeout_for(upstream_tool)

@@ -67,19 +67,18 @@ pub(super) async fn respond(
     actix::spawn(drive(run, out, state.modern.clone(), id.clone()));
     if reply != Reply::Json {
         let first = match tokio::time::timeout(FIRST_FRAME_WAIT, frames.recv()).await {
-            Ok(Some(f)) if f.last => match error_status(&f.json) {
-                Some(status) => {
+            Ok(Some(f)) if f.last => {
+                // One JSON body for an error the binding maps to an HTTP status, and for an
+                // answer that came first and alone to a client that accepts JSON.
+                let json_status = error_status(&f.json)
+                    .or((reply == Reply::SseOrJson).then_some(actix_web::http::StatusCode::OK));
+                if let Some(status) = json_status {
                     return HttpResponse::build(status)
                         .content_type("application/json")
-                        .body(f.json)
+                        .body(f.json);
                 }
-                None if reply == Reply::SseOrJson => {
-                    return HttpResponse::Ok()
-                        .content_type("application/json")
-                        .body(f.json)
-                }
-                None => Some(f),
-            },
+                Some(f)
+            }
             Ok(f) => f,
             Err(_) => None,
         };
@@ -135,8 +134,8 @@ async fn drive(mut run: Running, out: mpsc::Sender<Frame>, modern: ModernState, 
             _ = out.closed() => return client_gone(&run),
         };
         let ev = match as_ask(ev) {
-            Ok((method, params, upstream_id, reply_to)) => {
-                let Some(first) = triage(&mut run, method, params, upstream_id, reply_to) else {
+            Ok(ask) => {
+                let Some(first) = triage(&mut run, ask) else {
                     continue;
                 };
                 match gather(&mut run, &out, &id, first, modern.gather_window).await {
@@ -172,9 +171,6 @@ fn client_gone(run: &Running) {
     run.cancel("the client closed the response stream");
 }
 
-/// Decides what to do with an upstream request: refused at once when the client did not
-/// declare its capability, answered at once when this request's `inputResponses` hold its
-/// hinted key, else returned to be asked.
 /// An upstream's server-to-client request during a call: method, params, the upstream's
 /// id for it, and where the answer goes.
 type Ask = (
@@ -201,13 +197,11 @@ fn as_ask(ev: Option<CallEvent>) -> Result<Ask, Option<CallEvent>> {
     }
 }
 
-fn triage(
-    run: &mut Running,
-    method: String,
-    params: Option<Box<RawValue>>,
-    upstream_id: Id,
-    reply_to: actix::Recipient<ReplyToUpstream>,
-) -> Option<Asked> {
+/// Decides what to do with an upstream request: refused at once when the client did not
+/// declare its capability, answered at once when this request's `inputResponses` hold its
+/// hinted key, else returned to be asked.
+fn triage(run: &mut Running, ask: Ask) -> Option<Asked> {
+    let (method, params, upstream_id, reply_to) = ask;
     let cap = capability_of(&method).filter(|c| run.meta.has_capability(c));
     let Some(cap) = cap else {
         let err = RpcError::new(
@@ -268,8 +262,8 @@ async fn gather(
             }
         };
         match as_ask(ev) {
-            Ok((method, params, upstream_id, reply_to)) => {
-                if let Some(asked) = triage(run, method, params, upstream_id, reply_to) {
+            Ok(ask) => {
+                if let Some(asked) = triage(run, ask) {
                     round.add(asked, &mut run.asked);
                 }
             }
