@@ -74,7 +74,9 @@ pub struct LoadArgs {
     #[arg(long, value_enum, default_value = "both")]
     pub accept: AcceptMode,
     /// `session`: MCP 2025-11-25 clients, one session each; `modern`: MCP 2026-07-28
-    /// stateless clients (no session; `_meta` and `Mcp-Method`/`Mcp-Name` on every request).
+    /// stateless clients (no session; `_meta` and `Mcp-Method`/`Mcp-Name` on every request);
+    /// `legacy-sse`: MCP 2024-11-05 HTTP+SSE clients (`--url` is the `GET` stream, e.g.
+    /// http://127.0.0.1:PORT/sse; POSTs go to the URL of its `endpoint` event).
     #[arg(long, value_enum, default_value = "session")]
     pub protocol: Protocol,
     /// Write every figure as JSON to this file.
@@ -85,7 +87,8 @@ pub struct LoadArgs {
 /// `loadgen run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// MCP endpoint, e.g. http://127.0.0.1:8080/mcp (not with --compare).
+    /// MCP endpoint, e.g. http://127.0.0.1:8080/mcp (not with --compare); with
+    /// `--protocol legacy-sse`, the SSE stream, e.g. http://127.0.0.1:8080/sse.
     #[arg(long, required_unless_present = "compare")]
     pub url: Option<String>,
     /// Tool to call (repeat to cycle through several).

@@ -5,13 +5,20 @@
 //! need the session id, except a 2026-07-28 (stateless) request, which carries `Mcp-Method`
 //! instead; the server still calls itself session-era (no `server/discover`).
 //!
+//! It also serves the legacy HTTP+SSE transport (2024-11-05): `GET /sse` opens a stream
+//! whose first event, `endpoint`, is `/messages?sessionId=ID`; `POST /messages?sessionId=ID`
+//! answers 202 and pushes the JSON-RPC response onto that stream as a `message` event
+//! (unknown session → 404). Each stream is fed by a channel; its session is removed when the
+//! stream's body is dropped (the client went away).
+//!
 //! Per request it parses only the envelope (borrowed `RawValue`s), splices the raw `text`
 //! argument into a response buffer without re-escaping it, and writes that buffer.
 
 use bytes::Bytes;
+use http_body_util::Either;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -19,15 +26,21 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Largest request body accepted.
 const MAX_REQUEST: usize = 4 * 1024 * 1024;
+/// Messages queued on one legacy stream before a POST waits for the client to read.
+const LEGACY_QUEUE: usize = 64;
 /// Versions the upstream answers with (echoes the client's when listed here).
 const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
@@ -54,21 +67,78 @@ struct Shared {
     tools_list: String,
     seed: u64,
     sessions: AtomicU64,
+    /// Open legacy streams by session id.
+    legacy: Mutex<HashMap<String, mpsc::Sender<Bytes>>>,
 }
+
+impl Shared {
+    fn new(opts: UpstreamOptions, seed: u64) -> Shared {
+        Shared {
+            tools_list: tools_list(opts.tools.max(1)),
+            opts,
+            seed,
+            sessions: AtomicU64::new(0),
+            legacy: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A new session id.
+    fn session_id(&self) -> String {
+        let n = self.sessions.fetch_add(1, Ordering::Relaxed);
+        format!("{:016x}{:08x}", self.seed, n)
+    }
+
+    fn legacy(&self) -> MutexGuard<'_, HashMap<String, mpsc::Sender<Bytes>>> {
+        self.legacy.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The body of a legacy stream: the session's queued events; dropping it (the connection
+/// closed) ends the session.
+struct LegacyStream {
+    rx: mpsc::Receiver<Bytes>,
+    shared: Arc<Shared>,
+    id: String,
+}
+
+impl Body for LegacyStream {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.get_mut()
+            .rx
+            .poll_recv(cx)
+            .map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+impl Drop for LegacyStream {
+    fn drop(&mut self) {
+        self.shared.legacy().remove(&self.id);
+    }
+}
+
+/// A response body: whole, or a legacy event stream.
+type UpBody = Either<Full<Bytes>, LegacyStream>;
 
 /// Binds `addr` and serves on the current tokio runtime. Returns the bound address.
 pub async fn spawn(
     addr: SocketAddr,
     opts: UpstreamOptions,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    spawn_shared(addr, Arc::new(Shared::new(opts, seed()))).await
+}
+
+async fn spawn_shared(
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let shared = Arc::new(Shared {
-        tools_list: tools_list(opts.tools.max(1)),
-        opts,
-        seed: seed(),
-        sessions: AtomicU64::new(0),
-    });
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -168,17 +238,76 @@ fn empty(status: StatusCode) -> Response<Full<Bytes>> {
 async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<UpBody>, Infallible> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/sse") => return Ok(open_legacy(shared)),
+        (&Method::POST, "/messages") => {
+            return Ok(legacy_message(&shared, req).await.map(Either::Left))
+        }
+        _ => {}
+    }
+    Ok(streamable(shared, req).await.map(Either::Left))
+}
+
+/// `GET /sse`: a new legacy session whose stream starts with its `endpoint` event.
+fn open_legacy(shared: Arc<Shared>) -> Response<UpBody> {
+    let id = shared.session_id();
+    let (tx, rx) = mpsc::channel(LEGACY_QUEUE);
+    let _ = tx.try_send(Bytes::from(format!(
+        "event: endpoint\ndata: /messages?sessionId={id}\n\n"
+    )));
+    shared.legacy().insert(id.clone(), tx);
+    let mut r = Response::new(Either::Right(LegacyStream { rx, shared, id }));
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// `POST /messages?sessionId=ID`: 202, the response (if any) goes onto the session's stream.
+async fn legacy_message(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let tx = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("sessionId=")))
+        .and_then(|id| shared.legacy().get(id).cloned());
+    let Some(tx) = tx else {
+        return empty(StatusCode::NOT_FOUND);
+    };
+    let body = match Limited::new(req.into_body(), MAX_REQUEST).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return empty(StatusCode::PAYLOAD_TOO_LARGE),
+    };
+    match reply(shared, &body, true) {
+        Reply::Accepted => empty(StatusCode::ACCEPTED),
+        Reply::Json { status, json, .. } if status != StatusCode::OK => {
+            json_response(status, json, false)
+        }
+        Reply::Json { json, .. } => {
+            let mut event = String::with_capacity(json.len() + 24);
+            event.push_str("event: message\ndata: ");
+            event.push_str(&json);
+            event.push_str("\n\n");
+            match tx.send(Bytes::from(event)).await {
+                Ok(()) => empty(StatusCode::ACCEPTED),
+                Err(_) => empty(StatusCode::NOT_FOUND), // the stream closed meanwhile
+            }
+        }
+    }
+}
+
+/// A Streamable HTTP request (any path).
+async fn streamable(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match *req.method() {
         Method::POST => {}
-        Method::DELETE => return Ok(empty(StatusCode::OK)),
+        Method::DELETE => return empty(StatusCode::OK),
         Method::GET => {
             let mut r = empty(StatusCode::METHOD_NOT_ALLOWED);
             r.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static("POST, DELETE"));
-            return Ok(r);
+            return r;
         }
-        _ => return Ok(empty(StatusCode::METHOD_NOT_ALLOWED)),
+        _ => return empty(StatusCode::METHOD_NOT_ALLOWED),
     }
     // A 2026-07-28 request is stateless: it names its method in `Mcp-Method` instead of
     // carrying a session (so the load tool's modern clients can be measured directly too).
@@ -186,21 +315,61 @@ async fn handle(
         req.headers().contains_key("mcp-session-id") || req.headers().contains_key("mcp-method");
     let body = match Limited::new(req.into_body(), MAX_REQUEST).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return Ok(empty(StatusCode::PAYLOAD_TOO_LARGE)),
+        Err(_) => return empty(StatusCode::PAYLOAD_TOO_LARGE),
     };
-    Ok(answer(&shared, &body, has_session))
+    answer(&shared, &body, has_session)
 }
 
+/// What a JSON-RPC message gets, whatever the transport.
+enum Reply {
+    /// A notification or a response: nothing to answer (202).
+    Accepted,
+    /// A JSON-RPC message to send back.
+    Json {
+        /// HTTP status of a direct answer (200, or 400 for a bad request).
+        status: StatusCode,
+        /// The message.
+        json: String,
+        /// The session an `initialize` minted.
+        session: Option<String>,
+        /// May go as SSE (`--sse`): only tool answers do.
+        sse: bool,
+    },
+}
+
+/// The Streamable HTTP answer to a POSTed message.
 fn answer(shared: &Shared, body: &[u8], has_session: bool) -> Response<Full<Bytes>> {
+    match reply(shared, body, has_session) {
+        Reply::Accepted => empty(StatusCode::ACCEPTED),
+        Reply::Json {
+            status,
+            json,
+            session,
+            sse,
+        } => {
+            let mut r = json_response(status, json, sse && shared.opts.sse);
+            if let Some(v) = session.and_then(|s| HeaderValue::from_str(&s).ok()) {
+                r.headers_mut().insert("mcp-session-id", v);
+            }
+            r
+        }
+    }
+}
+
+fn reply(shared: &Shared, body: &[u8], has_session: bool) -> Reply {
+    let bad = |json: &str| Reply::Json {
+        status: StatusCode::BAD_REQUEST,
+        json: json.into(),
+        session: None,
+        sse: false,
+    };
     let Ok(env) = serde_json::from_slice::<Envelope<'_>>(body) else {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#.into(),
-            false,
+        return bad(
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#,
         );
     };
     let (Some(id), Some(method)) = (env.id, env.method.as_deref()) else {
-        return empty(StatusCode::ACCEPTED); // notification or response
+        return Reply::Accepted; // notification or response
     };
     let id = id.get();
     if method == "initialize" {
@@ -210,35 +379,36 @@ fn answer(shared: &Shared, body: &[u8], has_session: bool) -> Response<Full<Byte
             .and_then(|p| p.protocol_version)
             .and_then(|v| VERSIONS.iter().find(|s| **s == v).copied())
             .unwrap_or(VERSIONS[0]);
-        let n = shared.sessions.fetch_add(1, Ordering::Relaxed);
-        let sid = format!("{:016x}{:08x}", shared.seed, n);
         let result = format!(
             r#"{{"protocolVersion":"{asked}","capabilities":{{"tools":{{"listChanged":false}}}},"serverInfo":{{"name":"loadgen-fast-upstream","version":"{}"}}}}"#,
             env!("CARGO_PKG_VERSION")
         );
-        let mut r = json_response(StatusCode::OK, envelope(id, Ok(&result)), false);
-        if let Ok(v) = HeaderValue::from_str(&sid) {
-            r.headers_mut().insert("mcp-session-id", v);
-        }
-        return r;
+        return Reply::Json {
+            status: StatusCode::OK,
+            json: envelope(id, Ok(&result)),
+            session: Some(shared.session_id()),
+            sse: false,
+        };
     }
     if !has_session {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Bad Request: Mcp-Session-Id header is required"}}"#.into(),
-            false,
+        return bad(
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Bad Request: Mcp-Session-Id header is required"}}"#,
         );
     }
-    let sse = shared.opts.sse;
-    let reply = match method {
+    let result = match method {
         "tools/call" => call(shared, env.params),
         "tools/list" => Ok(Cow::Borrowed(shared.tools_list.as_str())),
         "ping" => Ok(Cow::Borrowed("{}")),
         _ => Err((-32601, "Method not found")),
     };
-    match reply {
-        Ok(result) => json_response(StatusCode::OK, envelope(id, Ok(&result)), sse),
-        Err(e) => json_response(StatusCode::OK, envelope(id, Err(e)), sse),
+    Reply::Json {
+        status: StatusCode::OK,
+        json: match result {
+            Ok(result) => envelope(id, Ok(&result)),
+            Err(e) => envelope(id, Err(e)),
+        },
+        session: None,
+        sse: true,
     }
 }
 
@@ -328,12 +498,7 @@ mod tests {
     use super::*;
 
     fn shared(tools: usize) -> Shared {
-        Shared {
-            tools_list: tools_list(tools),
-            opts: UpstreamOptions { tools, sse: false },
-            seed: 1,
-            sessions: AtomicU64::new(0),
-        }
+        Shared::new(UpstreamOptions { tools, sse: false }, 1)
     }
 
     async fn body_of(r: Response<Full<Bytes>>) -> String {
@@ -390,5 +555,70 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&body_of(list).await).unwrap_or_default();
         assert_eq!(v["result"]["tools"].as_array().map(Vec::len), Some(50));
         assert_eq!(v["result"]["tools"][49]["name"], "echo_49");
+    }
+
+    /// The legacy transport: a session per stream, 202 for POSTs, responses on the stream,
+    /// 404 for an unknown session, and the session gone once its stream is.
+    #[tokio::test]
+    async fn legacy_sessions_live_as_long_as_their_stream() {
+        use crate::mcp::{
+            http_request, AcceptMode, ClientConfig, Endpoint, Protocol, Session, ToolCall,
+        };
+        use std::time::Duration;
+        let s = Arc::new(shared(1));
+        let (addr, server) = spawn_shared(
+            "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+            s.clone(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ep = Endpoint::parse(&format!("http://{addr}/sse")).unwrap_or_else(|e| panic!("{e}"));
+        let t = Duration::from_secs(5);
+        let unknown = http_request(
+            &ep,
+            Method::POST,
+            "/messages?sessionId=nope",
+            Some("{}".into()),
+            t,
+        )
+        .await;
+        assert_eq!(unknown.map(|(status, _)| status), Ok(404));
+        let cfg = ClientConfig {
+            endpoint: Arc::new(ep),
+            accept: AcceptMode::Both,
+            timeout: t,
+            protocol: Protocol::LegacySse,
+        };
+        let mut c = Session::open(cfg).await.unwrap_or_else(|e| panic!("{e}"));
+        let post = c
+            .legacy_endpoint()
+            .map(|e| e.path.clone())
+            .unwrap_or_default();
+        assert!(post.starts_with("/messages?sessionId="), "{post}");
+        assert_eq!(s.legacy().len(), 1);
+        let call = ToolCall::new(Protocol::LegacySse, "echo", r#"{"text":"x"}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.call_tool(&call).await, Ok(()));
+        assert_eq!(c.close().await, Ok(200));
+        for _ in 0..100 {
+            if s.legacy().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            s.legacy().is_empty(),
+            "the closed stream's session is still there"
+        );
+        let gone = http_request(
+            &Endpoint::parse(&format!("http://{addr}/")).unwrap_or_else(|e| panic!("{e}")),
+            Method::POST,
+            &post,
+            Some("{}".into()),
+            t,
+        )
+        .await;
+        assert_eq!(gone.map(|(status, _)| status), Ok(404));
+        server.abort();
     }
 }

@@ -1,8 +1,10 @@
-//! End to end: the fast upstream in-process, a 1-second closed loop against it.
+//! End to end: the fast upstream in-process, a 1-second closed loop against it (and, for
+//! the legacy HTTP+SSE clients, through the hub binary too when it is built).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use loadgen::load::{run, LoadSpec, Op};
 use loadgen::mcp::{AcceptMode, Protocol};
+use loadgen::scenario::client_url;
 use loadgen::upstream::{spawn, UpstreamOptions};
 use std::time::Duration;
 
@@ -23,7 +25,7 @@ async fn closed_loop_in(
     let (addr, server) = spawn("127.0.0.1:0".parse().unwrap(), opts).await.unwrap();
     let spec = LoadSpec {
         label: "e2e".into(),
-        url: format!("http://{addr}/mcp"),
+        url: client_url(&format!("http://{addr}/mcp"), protocol),
         op,
         sessions: 8,
         rate: None,
@@ -172,4 +174,82 @@ async fn modern_clients_call_without_a_session() {
     );
     assert_eq!(r.init_failures, 0);
     assert!(r.successes > 100, "only {} calls in a second", r.successes);
+}
+
+/// Legacy (2024-11-05) HTTP+SSE clients against the fast upstream: `GET /sse`, POSTs to the
+/// `endpoint` event's URL answered 202, responses on the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_sse_clients_call_the_upstream() {
+    let r = closed_loop_in(
+        UpstreamOptions::default(),
+        AcceptMode::Both,
+        Protocol::LegacySse,
+        echo(),
+    )
+    .await;
+    assert!(r.url.ends_with("/sse"), "{}", r.url);
+    assert_eq!(
+        r.failures, 0,
+        "{:?} {:?}",
+        r.failures_by_kind, r.error_samples
+    );
+    assert_eq!(r.init_failures, 0);
+    assert_eq!(r.sessions, 8);
+    assert!(r.successes > 100, "only {} calls in a second", r.successes);
+}
+
+/// The hub binary: `$MCP_HUB_BIN`, else `target/release/mcp-hub`, else `target/debug/mcp-hub`.
+fn hub_binary() -> Option<std::path::PathBuf> {
+    let release = loadgen::scenario::procs::default_hub_bin();
+    let debug = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/mcp-hub");
+    [release, debug].into_iter().find(|p| p.exists())
+}
+
+/// The same clients through the hub's `/sse` (all servers, `fast__echo`), the hub forwarding
+/// to the in-process upstream over Streamable HTTP. Needs the hub binary (see `hub_binary`);
+/// without one it says so and passes: build it with `cargo build -p mcp-hub`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_sse_clients_call_through_the_hub() {
+    use loadgen::scenario::procs::{Hub, ServerEntry};
+    let Some(bin) = hub_binary() else {
+        eprintln!("SKIPPED: no hub binary (set MCP_HUB_BIN or cargo build -p mcp-hub)");
+        return;
+    };
+    let (addr, server) = spawn("127.0.0.1:0".parse().unwrap(), UpstreamOptions::default())
+        .await
+        .unwrap();
+    let servers = [ServerEntry::Http {
+        id: "fast".into(),
+        url: format!("http://{addr}/mcp"),
+    }];
+    let hub = Hub::start(&bin, &servers, &[]).await.unwrap();
+    let spec = LoadSpec {
+        label: "hub".into(),
+        url: client_url(&hub.mcp_url(), Protocol::LegacySse),
+        op: Op::CallTool {
+            tools: vec!["fast__echo".into()],
+            arguments: r#"{"text":"hi"}"#.into(),
+        },
+        sessions: 8,
+        rate: None,
+        warmup: Duration::from_millis(100),
+        duration: Duration::from_secs(1),
+        accept: AcceptMode::Both,
+        protocol: Protocol::LegacySse,
+        timeout: Duration::from_secs(5),
+        processes: vec![("hub".into(), hub.proc.pid)],
+    };
+    let r = run(&spec).await;
+    let log = hub.log_tail();
+    hub.stop().await;
+    server.abort();
+    let r = r.unwrap_or_else(|e| panic!("{e}\nhub log:\n{log}"));
+    assert!(r.url.ends_with("/sse"), "{}", r.url);
+    assert_eq!(
+        r.failures, 0,
+        "{:?} {:?}\nhub log:\n{log}",
+        r.failures_by_kind, r.error_samples
+    );
+    assert_eq!(r.init_failures, 0);
+    assert!(r.successes > 0, "no call through the hub succeeded");
 }

@@ -2,10 +2,13 @@
 //! (`initialize`, keeping the `Mcp-Session-Id`, `notifications/initialized`, then requests)
 //! or 2026-07-28 stateless requests (no session: every request carries the per-request
 //! `_meta` and the `Mcp-Method` / `Mcp-Name` headers). Answers may be JSON or SSE; SSE
-//! streams are parsed and the JSON-RPC response with our id is taken.
+//! streams are parsed and the JSON-RPC response with our id is taken. A third mode speaks
+//! the legacy HTTP+SSE transport of 2024-11-05 (`legacy`): responses come on a long-lived
+//! `GET /sse` stream, POSTs only get 202.
 //!
 //! One session owns one keep-alive HTTP/1.1 connection (hyper's connection API, no pool):
-//! that is what an MCP client does, and it keeps the tool's own cost per call small.
+//! that is what an MCP client does, and it keeps the tool's own cost per call small. A
+//! legacy session owns two: its event stream and the one it POSTs on.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -25,7 +28,9 @@ use tokio::time::Instant;
 
 use crate::sse::{SseEvent, SseParser};
 
+mod legacy;
 mod stream;
+pub use legacy::LEGACY_VERSION;
 pub use stream::{http_request, HeldStream};
 
 /// Protocol revision the client asks for.
@@ -41,6 +46,10 @@ pub enum Protocol {
     Session,
     /// 2026-07-28, stateless: no session, `_meta` and headers on every request.
     Modern,
+    /// 2024-11-05 HTTP+SSE: `GET /sse` stream, POSTs to the URL of its `endpoint` event,
+    /// responses as `message` events on the stream.
+    #[serde(rename = "legacy-sse")]
+    LegacySse,
 }
 
 /// A prepared `tools/call`: its params and the tool name (for `Mcp-Name`).
@@ -70,7 +79,7 @@ impl ToolCall {
 /// `params` (a JSON object) with the modern per-request `_meta` added first, for
 /// [`Protocol::Modern`]; unchanged otherwise.
 fn with_meta(protocol: Protocol, params: &str) -> Cow<'_, str> {
-    if protocol == Protocol::Session {
+    if protocol != Protocol::Modern {
         return Cow::Borrowed(params);
     }
     let meta = format!(
@@ -102,6 +111,8 @@ pub enum CallError {
     Connect(String),
     /// An answer we could not understand.
     Protocol(String),
+    /// The legacy SSE stream that carries responses ended (or never sent its endpoint).
+    StreamClosed(String),
 }
 
 impl CallError {
@@ -114,6 +125,7 @@ impl CallError {
             CallError::Timeout => "timeout".into(),
             CallError::Connect(_) => "connect".into(),
             CallError::Protocol(_) => "protocol".into(),
+            CallError::StreamClosed(_) => "stream closed".into(),
         }
     }
 }
@@ -127,6 +139,7 @@ impl std::fmt::Display for CallError {
             CallError::Timeout => write!(f, "timed out"),
             CallError::Connect(e) => write!(f, "connection: {e}"),
             CallError::Protocol(e) => write!(f, "protocol: {e}"),
+            CallError::StreamClosed(e) => write!(f, "SSE stream closed: {e}"),
         }
     }
 }
@@ -302,6 +315,8 @@ pub struct Session {
     session_id: Option<HeaderValue>,
     protocol: HeaderValue,
     next_id: u64,
+    /// The event stream of a legacy (2024-11-05) session.
+    legacy: Option<legacy::Legacy>,
 }
 
 impl Session {
@@ -318,11 +333,12 @@ impl Session {
             session_id: None,
             protocol: HeaderValue::from_static(PROTOCOL_VERSION),
             next_id: 1,
+            legacy: None,
         }
     }
 
     /// Opens a session: `initialize`, then `notifications/initialized`. A modern client has
-    /// no session to open: it only connects.
+    /// no session to open: it only connects. A legacy client first opens its event stream.
     pub async fn open(cfg: ClientConfig) -> Result<Session, CallError> {
         let mut s = Session::new(cfg);
         if s.cfg.protocol == Protocol::Modern {
@@ -332,6 +348,11 @@ impl Session {
             s.initialize().await?;
         }
         Ok(s)
+    }
+
+    /// The POST URL of a legacy session (from its `endpoint` event).
+    pub fn legacy_endpoint(&self) -> Option<&Arc<Endpoint>> {
+        self.legacy.as_ref().map(|l| &l.post)
     }
 
     /// The `Mcp-Session-Id` the server minted.
@@ -349,8 +370,11 @@ impl Session {
         &self.cfg.endpoint
     }
 
-    /// `initialize` + `notifications/initialized`.
+    /// `initialize` + `notifications/initialized` (a legacy client: on a new event stream).
     pub async fn initialize(&mut self) -> Result<(), CallError> {
+        if self.cfg.protocol == Protocol::LegacySse {
+            return self.open_legacy().await;
+        }
         let params = format!(
             r#"{{"protocolVersion":"{PROTOCOL_VERSION}","capabilities":{{}},"clientInfo":{{"name":"loadgen","version":"{}"}}}}"#,
             env!("CARGO_PKG_VERSION")
@@ -379,6 +403,9 @@ impl Session {
     pub async fn notify(&mut self, method: &str) -> Result<(), CallError> {
         let body = format!(r#"{{"jsonrpc":"2.0","method":"{method}"}}"#);
         let deadline = Instant::now() + self.cfg.timeout;
+        if self.legacy.is_some() {
+            return self.legacy_post(Bytes::from(body), deadline).await;
+        }
         let resp = self.send(Bytes::from(body), deadline, None).await?;
         let status = resp.status();
         let mut body = resp.into_body();
@@ -424,8 +451,11 @@ impl Session {
     }
 
     /// Ends the session with `DELETE` (best effort; a server may answer 405). Returns the
-    /// status.
+    /// status. A legacy session ends by closing its event stream (200).
     pub async fn close(mut self) -> Result<u16, CallError> {
+        if self.legacy.take().is_some() {
+            return Ok(200);
+        }
         let Some(sid) = self.session_id.clone() else {
             return Ok(200);
         };
@@ -479,6 +509,13 @@ impl Session {
         id: u64,
         modern: Option<(HeaderValue, Option<HeaderValue>)>,
     ) -> Result<(Option<HeaderValue>, String), CallError> {
+        if self.cfg.protocol == Protocol::LegacySse {
+            // A stream that ended failed its calls; the next call opens a new session.
+            if self.legacy.as_ref().is_none_or(|l| l.inbox.is_closed()) {
+                self.open_legacy().await?;
+            }
+            return self.legacy_exchange(body, id).await.map(|r| (None, r));
+        }
         let deadline = Instant::now() + self.cfg.timeout;
         let resp = self.send(Bytes::from(body), deadline, modern).await?;
         let read = tokio::time::timeout_at(deadline, read_answer(resp, id)).await;
@@ -543,7 +580,89 @@ impl Session {
         }
     }
 
-    /// A connection ready for a request; reconnects once when the old one was closed.
+    /// Opens a legacy session: the event stream, then `initialize` and
+    /// `notifications/initialized` POSTed to its endpoint.
+    async fn open_legacy(&mut self) -> Result<(), CallError> {
+        self.legacy = None;
+        let opened = legacy::Legacy::open(&self.cfg.endpoint, self.cfg.timeout).await?;
+        // The endpoint event may name another server: POST on a connection to it.
+        self.sender = None;
+        self.legacy = Some(opened);
+        let id = self.take_id();
+        let params = legacy::initialize_params();
+        let result = self
+            .legacy_exchange(request_body(id, "initialize", &params), id)
+            .await?;
+        let version = legacy::negotiated_version(&result)?;
+        self.protocol = HeaderValue::from_str(&version)
+            .map_err(|e| CallError::Protocol(format!("protocolVersion: {e}")))?;
+        self.notify("notifications/initialized").await
+    }
+
+    /// POSTs request `id` to the legacy endpoint and waits for its response on the stream.
+    async fn legacy_exchange(&mut self, body: String, id: u64) -> Result<String, CallError> {
+        let deadline = Instant::now() + self.cfg.timeout;
+        let inbox = self
+            .legacy
+            .as_ref()
+            .map(|l| l.inbox.clone())
+            .ok_or_else(|| CallError::StreamClosed("no open stream".into()))?;
+        let answer = inbox.expect(id)?;
+        if let Err(e) = self.legacy_post(Bytes::from(body), deadline).await {
+            inbox.forget(id);
+            return Err(e);
+        }
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(CallError::StreamClosed("the reader stopped".into())),
+            Err(_) => {
+                inbox.forget(id);
+                Err(CallError::Timeout)
+            }
+        }
+    }
+
+    /// POSTs one message to the legacy endpoint; the server must accept it (202, or any
+    /// 2xx). The answer body is drained so the connection stays usable.
+    async fn legacy_post(&mut self, body: Bytes, deadline: Instant) -> Result<(), CallError> {
+        let post = self
+            .legacy
+            .as_ref()
+            .map(|l| l.post.clone())
+            .ok_or_else(|| CallError::StreamClosed("no open stream".into()))?;
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(post.path.as_str())
+            .header(HOST, post.host.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(Full::new(body))
+            .map_err(|e| CallError::Protocol(e.to_string()))?;
+        let exchange = async {
+            let sender = self.ready_sender().await?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| CallError::Connect(e.to_string()))?;
+            let status = resp.status();
+            read_body(&mut resp.into_body()).await?;
+            Ok::<_, CallError>(status)
+        };
+        match tokio::time::timeout_at(deadline, exchange).await {
+            Ok(Ok(status)) if status.is_success() => Ok(()),
+            Ok(Ok(status)) => Err(CallError::Http(status.as_u16())),
+            Ok(Err(e)) => {
+                self.sender = None;
+                Err(e)
+            }
+            Err(_) => {
+                self.sender = None;
+                Err(CallError::Timeout)
+            }
+        }
+    }
+
+    /// A connection ready for a request; reconnects once when the old one was closed. A
+    /// legacy session connects to its POST endpoint.
     async fn ready_sender(&mut self) -> Result<&mut http1::SendRequest<Full<Bytes>>, CallError> {
         if let Some(s) = self.sender.as_mut() {
             if s.ready().await.is_err() {
@@ -551,7 +670,11 @@ impl Session {
             }
         }
         if self.sender.is_none() {
-            let mut s = self.cfg.endpoint.connect().await?;
+            let target = match &self.legacy {
+                Some(l) => l.post.clone(),
+                None => self.cfg.endpoint.clone(),
+            };
+            let mut s = target.connect().await?;
             s.ready()
                 .await
                 .map_err(|e| CallError::Connect(e.to_string()))?;
@@ -659,6 +782,9 @@ mod tests {
         let session =
             ToolCall::new(Protocol::Session, "echo", "{}").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(session.params, r#"{"name":"echo","arguments":{}}"#);
+        let legacy =
+            ToolCall::new(Protocol::LegacySse, "echo", "{}").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(legacy.params, session.params, "no _meta in 2024-11-05");
         assert!(ToolCall::new(Protocol::Modern, "bad\nname", "{}").is_err());
     }
 

@@ -1,10 +1,11 @@
 //! `scenario concurrency70`: N sessions calling back to back, first against the fast
-//! upstream directly, then through the hub (`fast__echo` on `/mcp`); compares the two.
+//! upstream directly, then through the hub (`fast__echo` on `/mcp`, or on `/sse` with
+//! `--protocol legacy-sse`); compares the two.
 
 use std::path::Path;
 
 use super::procs::{start_upstream, Hub, ServerEntry};
-use super::{call_spec, Outcome};
+use super::{call_spec, client_url, Outcome};
 use crate::cli::ScenarioArgs;
 use crate::load;
 use crate::report::{compare, print_comparison, Comparison, Target};
@@ -35,7 +36,7 @@ pub async fn run(
     let load = &args.load;
     let direct = call_spec(
         "direct",
-        &up.url,
+        &client_url(&up.url, load.protocol),
         vec!["echo".into()],
         concurrency,
         None,
@@ -44,7 +45,7 @@ pub async fn run(
     );
     let via = call_spec(
         "hub",
-        &hub.mcp_url(),
+        &client_url(&hub.mcp_url(), load.protocol),
         vec!["fast__echo".into()],
         concurrency,
         None,

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::procs::{start_upstream, Hub, ServerEntry};
-use super::Outcome;
+use super::{client_url, Outcome};
 use crate::cli::ScenarioArgs;
 use crate::load::{self, LoadSpec, Op};
 use crate::report::{print_runs, Target};
@@ -33,7 +33,7 @@ pub async fn run(
     };
     let spec = LoadSpec {
         label: "tools/list".into(),
-        url: hub.mcp_url(),
+        url: client_url(&hub.mcp_url(), args.load.protocol),
         op: Op::ListTools,
         sessions: concurrency,
         rate: None,

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use crate::cli::{LoadArgs, Scenario, ScenarioArgs};
 use crate::load::{LoadSpec, Op};
+use crate::mcp::Protocol;
 use crate::report::{print_targets, write_json, Target};
 
 /// What a scenario hands back.
@@ -105,6 +106,28 @@ pub(crate) fn call_spec(
     }
 }
 
+/// The URL clients of `protocol` use, from a server's `/mcp` URL: legacy HTTP+SSE clients
+/// (`--protocol legacy-sse`) open `/sse` instead (the hub's all-servers stream, or the fast
+/// upstream's).
+pub fn client_url(mcp_url: &str, protocol: Protocol) -> String {
+    match (protocol, mcp_url.strip_suffix("/mcp")) {
+        (Protocol::LegacySse, Some(base)) => format!("{base}/sse"),
+        _ => mcp_url.to_string(),
+    }
+}
+
+/// Scenarios that need Streamable HTTP sessions (their GET stream, resumption, one open
+/// session across registrations) refuse the legacy transport.
+fn streamable_only(name: &str, args: &ScenarioArgs) -> Result<(), String> {
+    if args.load.protocol == Protocol::LegacySse {
+        return Err(format!(
+            "scenario {name} does not support --protocol legacy-sse (it needs Streamable HTTP \
+             sessions); legacy-sse runs with `loadgen run`, concurrency70, servers20 and list_many"
+        ));
+    }
+    Ok(())
+}
+
 fn hub_bin(args: &ScenarioArgs) -> PathBuf {
     args.hub_bin.clone().unwrap_or_else(procs::default_hub_bin)
 }
@@ -159,6 +182,7 @@ pub async fn run(which: Scenario) -> Result<(), String> {
             setup_concurrency,
             common,
         } => {
+            streamable_only("idle_sessions", &common)?;
             let o =
                 idle_sessions::run(&common, &hub_bin(&common), sessions, setup_concurrency).await?;
             ("idle_sessions", common, o)
@@ -173,6 +197,7 @@ pub async fn run(which: Scenario) -> Result<(), String> {
             ("list_many", common, o)
         }
         Scenario::RegisterToCall { reps, common } => {
+            streamable_only("register_to_call", &common)?;
             let o = register_to_call::run(&common, &hub_bin(&common), reps).await?;
             ("register_to_call", common, o)
         }
@@ -181,6 +206,7 @@ pub async fn run(which: Scenario) -> Result<(), String> {
             sleep_ms,
             common,
         } => {
+            streamable_only("reconnect_storm", &common)?;
             let o = reconnect_storm::run(&common, &hub_bin(&common), sessions, sleep_ms).await?;
             ("reconnect_storm", common, o)
         }
@@ -195,6 +221,7 @@ pub async fn run(which: Scenario) -> Result<(), String> {
                 "warmup_s": args.load.warmup.as_secs_f64(),
                 "timeout_s": args.load.timeout.as_secs_f64(),
                 "accept": args.load.accept,
+                "protocol": args.load.protocol,
             },
             "details": outcome.details,
             "targets": outcome.targets,
@@ -203,4 +230,20 @@ pub async fn run(which: Scenario) -> Result<(), String> {
         println!("\nfigures written to {}", path.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_clients_open_sse() {
+        let mcp = "http://127.0.0.1:9/mcp";
+        assert_eq!(
+            client_url(mcp, Protocol::LegacySse),
+            "http://127.0.0.1:9/sse"
+        );
+        assert_eq!(client_url(mcp, Protocol::Session), mcp);
+        assert_eq!(client_url(mcp, Protocol::Modern), mcp);
+    }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::procs::{start_upstream, Hub, ServerEntry};
-use super::{call_spec, Outcome};
+use super::{call_spec, client_url, Outcome};
 use crate::cli::ScenarioArgs;
 use crate::load::{self, RunReport};
 use crate::report::{print_runs, Target};
@@ -70,7 +70,7 @@ pub async fn run(args: &ScenarioArgs, hub_bin: &Path, p: &Params) -> Result<Outc
         ("hub".to_string(), hub.proc.pid),
         ("upstream".to_string(), up.proc.pid),
     ];
-    let url = hub.mcp_url();
+    let url = client_url(&hub.mcp_url(), args.load.protocol);
     let result = async {
         let fixed = call_spec("open", &url, tools.clone(), p.concurrency, Some(p.rate), &args.load, pids.clone());
         let fixed = load::run(&fixed).await?;
