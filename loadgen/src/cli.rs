@@ -25,7 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Run load against an MCP endpoint (or `--compare` direct vs hub).
     Run(RunArgs),
-    /// Serve the fast in-repo upstream MCP server; prints `listening on http://ADDR/mcp`.
+    /// Serve the fast in-repo upstream MCP server; prints `listening on http://ADDR/mcp`
+    /// (the legacy HTTP+SSE transport is at `/sse`).
     Upstream(UpstreamArgs),
     /// A benchmark scenario: starts its own upstream and hub, runs, reports.
     Scenario {
