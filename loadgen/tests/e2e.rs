@@ -198,23 +198,30 @@ async fn legacy_sse_clients_call_the_upstream() {
     assert!(r.successes > 100, "only {} calls in a second", r.successes);
 }
 
-/// The hub binary: `$MCP_HUB_BIN`, else `target/release/mcp-hub`, else `target/debug/mcp-hub`.
-fn hub_binary() -> Option<std::path::PathBuf> {
-    let release = loadgen::scenario::procs::default_hub_bin();
-    let debug = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/mcp-hub");
-    [release, debug].into_iter().find(|p| p.exists())
+/// The hub binary: `$MCP_HUB_BIN`, else `target/debug/mcp-hub` (built by the workspace's
+/// `cargo test`, so it is the code under test), else `target/release/mcp-hub`.
+fn hub_binary() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    let candidates = [
+        std::env::var_os("MCP_HUB_BIN").map(std::path::PathBuf::from),
+        Some(root.join("debug/mcp-hub")),
+        Some(root.join("release/mcp-hub")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!("no hub binary: run the workspace's tests (scripts/test.sh), or cargo build -p mcp-hub, or set MCP_HUB_BIN")
+        })
 }
 
 /// The same clients through the hub's `/sse` (all servers, `fast__echo`), the hub forwarding
-/// to the in-process upstream over Streamable HTTP. Needs the hub binary (see `hub_binary`);
-/// without one it says so and passes: build it with `cargo build -p mcp-hub`.
+/// to the in-process upstream over Streamable HTTP. Needs the hub binary (see `hub_binary`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_sse_clients_call_through_the_hub() {
     use loadgen::scenario::procs::{Hub, ServerEntry};
-    let Some(bin) = hub_binary() else {
-        eprintln!("SKIPPED: no hub binary (set MCP_HUB_BIN or cargo build -p mcp-hub)");
-        return;
-    };
+    let bin = hub_binary();
     let (addr, server) = spawn("127.0.0.1:0".parse().unwrap(), UpstreamOptions::default())
         .await
         .unwrap();
