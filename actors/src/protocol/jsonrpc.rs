@@ -200,8 +200,13 @@ fn invalid(hint: &str) -> RpcError {
 
 /// `{"jsonrpc":"2.0","id":…,"result":…}` from raw parts.
 pub fn response_bytes(id: &Id, result: &RawValue) -> String {
+    response_text(id, result.get())
+}
+
+/// [`response_bytes`] for result text known to be valid JSON (built by the hub from valid
+/// parts), so it is not parsed again to become a `RawValue`.
+pub fn response_text(id: &Id, result: &str) -> String {
     let id = id.to_json();
-    let result = result.get();
     let mut s = String::with_capacity(id.len() + result.len() + 36);
     s.push_str("{\"jsonrpc\":\"2.0\",\"id\":");
     s.push_str(&id);

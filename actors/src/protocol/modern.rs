@@ -30,6 +30,9 @@ pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 /// Result `_meta` key: who answered.
 pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+
+/// The input-schema annotation that mirrors a tool argument into an `Mcp-Param-*` header.
+pub const PARAM_HEADER_KEY: &str = "x-mcp-header";
 /// Notification `_meta` key on a `subscriptions/listen` stream: the listen request's id.
 pub const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
 /// The tasks extension's name (in `capabilities.extensions`).
@@ -305,7 +308,7 @@ pub fn param_headers(tool: &Value) -> Vec<(String, String)> {
             props
                 .iter()
                 .filter_map(|(arg, schema)| {
-                    let h = schema.get("x-mcp-header")?.as_str()?;
+                    let h = schema.get(PARAM_HEADER_KEY)?.as_str()?;
                     Some((h.to_string(), arg.clone()))
                 })
                 .collect()
@@ -355,6 +358,26 @@ pub fn finish_result(result: &mut Map<String, Value>, server_info: &Value) {
         m.entry(META_SERVER_INFO)
             .or_insert_with(|| server_info.clone());
     }
+}
+
+/// [`finish_result`] on result text, without parsing it, when the result is an object with
+/// neither `resultType` nor `_meta` anywhere in it (a call's usual answer); `None` otherwise
+/// (the caller takes the [`finish_result`] path). `server_info` is JSON text.
+pub fn finish_result_text(result: &str, server_info: &str) -> Option<String> {
+    let body = result.trim_start().strip_prefix('{')?;
+    // An escaped quote inside a string is `\"`, so these only match keys (at any depth:
+    // a nested one is a false alarm that takes the slow path, never a wrong answer).
+    if result.contains("\"resultType\"") || result.contains("\"_meta\"") {
+        return None;
+    }
+    let sep = if body.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
+    Some(format!(
+        "{{\"resultType\":\"complete\",\"_meta\":{{\"{META_SERVER_INFO}\":{server_info}}}{sep}{body}"
+    ))
 }
 
 /// An `input_required` result.
@@ -625,5 +648,38 @@ mod tests {
         let m = read_meta(Some(&json!({"_meta": {META_PROTOCOL_VERSION: VERSION, META_CLIENT_CAPABILITIES: {"elicitation": {}}}}))).unwrap();
         assert!(m.has_capability("elicitation"));
         assert!(!m.has_capability("sampling"));
+    }
+
+    #[test]
+    fn a_plain_result_is_finished_as_text_like_the_map_path() {
+        let info = r#"{"name":"mcp-hub","version":"1"}"#;
+        let by_map = |text: &str| {
+            let mut m = match serde_json::from_str::<Value>(text).unwrap() {
+                Value::Object(m) => m,
+                _ => unreachable!(),
+            };
+            finish_result(&mut m, &serde_json::from_str(info).unwrap());
+            Value::Object(m)
+        };
+        for text in [
+            "{}",
+            " { } ",
+            r#"{"content":[{"type":"text","text":"say \"resultType\" and \"_meta\""}]}"#,
+            "{\n  \"isError\": false\n}",
+        ] {
+            let fast = finish_result_text(text, info).unwrap_or_else(|| panic!("{text}"));
+            let fast: Value = serde_json::from_str(&fast).unwrap_or_else(|e| panic!("{fast}: {e}"));
+            assert_eq!(fast, by_map(text), "{text}");
+        }
+        // Members finish_result must merge with, at any depth, and non-objects: the slow path.
+        for text in [
+            r#"{"resultType":"input_required"}"#,
+            r#"{"_meta":{"a":1}}"#,
+            r#"{"structuredContent":{"resultType":1}}"#,
+            "[1]",
+            "3",
+        ] {
+            assert_eq!(finish_result_text(text, info), None, "{text}");
+        }
     }
 }

@@ -12,7 +12,7 @@
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use mcp_hub_actors::protocol::input_key;
-use mcp_hub_actors::protocol::jsonrpc::{error_bytes, response_bytes, to_raw};
+use mcp_hub_actors::protocol::jsonrpc::{error_bytes, response_bytes, response_text, to_raw};
 use mcp_hub_actors::protocol::modern::{self, CacheHint, StateClaims};
 use mcp_hub_actors::protocol::{codes, Id, RpcError};
 use mcp_hub_actors::server::{ReplyToUpstream, UpstreamEvent, UpstreamEventKind};
@@ -44,6 +44,10 @@ const FIRST_FRAME_WAIT: Duration = Duration::from_millis(200);
 /// The status of an answer that is a JSON-RPC error with a code the modern binding maps to
 /// an HTTP error status; `None` for anything else.
 fn error_status(json: &str) -> Option<actix_web::http::StatusCode> {
+    // A result frame (the common case) is not parsed: it has no top-level "error" member.
+    if !json.contains("\"error\"") {
+        return None;
+    }
     let v: Value = serde_json::from_str(json).ok()?;
     match v.get("error")?.get("code")?.as_i64()? {
         modern::HEADER_MISMATCH
@@ -320,6 +324,17 @@ async fn hold(
 fn frame_of(run: &Running, id: &Id, ev: Option<CallEvent>) -> Option<Frame> {
     let (json, last) = match ev {
         None => (ended_without_answer(Some(id)), true),
+        Some(CallEvent::Done(Ok(raw))) if run.method != "resources/read" => {
+            let json = match modern::finish_result_text(raw.get(), super::hub_info_text()) {
+                Some(result) => response_text(id, &result),
+                None => {
+                    let mut result = as_object(&raw);
+                    modern::finish_result(&mut result, &super::hub_info());
+                    response_bytes(id, &to_raw(&Value::Object(result)))
+                }
+            };
+            (json, true)
+        }
         Some(CallEvent::Done(Ok(raw))) => {
             let mut result = as_object(&raw);
             if run.method == "resources/read" && !result.contains_key("ttlMs") {

@@ -93,7 +93,8 @@ pub(crate) fn is_modern(req: &HttpRequest, method: &str, params: Option<&RawValu
     if req.headers().contains_key(super::SESSION_HEADER) {
         return false;
     }
-    method == "server/discover" || modern::has_modern_meta(params) || is_modern_header(req)
+    // The header is checked first: it is cheap, and every modern client sends it.
+    method == "server/discover" || is_modern_header(req) || modern::has_modern_meta(params)
 }
 
 /// 405 for GET/DELETE from a modern client: the revision has no GET stream and no sessions.
@@ -144,6 +145,12 @@ pub(crate) fn ok(id: &Id, mut result: Map<String, Value>) -> HttpResponse {
 
 fn hub_info() -> Value {
     json!({ "name": "mcp-hub", "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// [`hub_info`] as JSON text, built once.
+fn hub_info_text() -> &'static str {
+    static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| hub_info().to_string());
+    &TEXT
 }
 
 /// Parses raw result text into an object (non-objects are wrapped, which never happens
@@ -273,6 +280,8 @@ fn tool_param_headers(
     let catalog = handle.catalog();
     catalog
         .tool(&upstream)
+        // Most tools have no annotation: skip parsing their definition on every call.
+        .filter(|e| e.raw.get().contains(modern::PARAM_HEADER_KEY))
         .and_then(|e| serde_json::from_str::<Value>(e.raw.get()).ok())
         .map(|t| modern::param_headers(&t))
         .unwrap_or_default()
