@@ -47,7 +47,9 @@ impl ServerHandle {
 /// Running servers by id. Cheap to clone.
 #[derive(Clone)]
 pub struct ServerDirectory {
-    servers: Arc<DashMap<String, ServerHandle>>,
+    /// Shared handles: a lookup per call costs one reference count, not a clone of every
+    /// field (an actor address clone allocates).
+    servers: Arc<DashMap<String, Arc<ServerHandle>>>,
     events: broadcast::Sender<HubEvent>,
 }
 
@@ -77,13 +79,14 @@ impl ServerDirectory {
     }
 
     /// One server.
-    pub fn get(&self, id: &str) -> Option<ServerHandle> {
+    pub fn get(&self, id: &str) -> Option<Arc<ServerHandle>> {
         self.servers.get(id).map(|e| e.value().clone())
     }
 
     /// Every server, ordered by id (so merged lists are deterministic).
-    pub fn snapshot(&self) -> Vec<ServerHandle> {
-        let mut all: Vec<ServerHandle> = self.servers.iter().map(|e| e.value().clone()).collect();
+    pub fn snapshot(&self) -> Vec<Arc<ServerHandle>> {
+        let mut all: Vec<Arc<ServerHandle>> =
+            self.servers.iter().map(|e| e.value().clone()).collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
     }
@@ -99,10 +102,10 @@ impl ServerDirectory {
     }
 
     pub(crate) fn insert(&self, handle: ServerHandle) {
-        self.servers.insert(handle.id.to_string(), handle);
+        self.servers.insert(handle.id.to_string(), Arc::new(handle));
     }
 
-    pub(crate) fn remove(&self, id: &str) -> Option<ServerHandle> {
+    pub(crate) fn remove(&self, id: &str) -> Option<Arc<ServerHandle>> {
         let removed = self.servers.remove(id).map(|(_, h)| h);
         if removed.is_some() {
             let _ = self.events.send(HubEvent::CatalogChanged {

@@ -64,7 +64,7 @@ impl ListKind {
     }
 }
 
-fn servers_in(dir: &ServerDirectory, scope: &Scope) -> Result<Vec<ServerHandle>, HubError> {
+fn servers_in(dir: &ServerDirectory, scope: &Scope) -> Result<Vec<Arc<ServerHandle>>, HubError> {
     match scope {
         Scope::All => Ok(dir.snapshot()),
         Scope::Server(id) => dir.get(id).map(|h| vec![h]).ok_or_else(|| gone(id)),
@@ -93,7 +93,7 @@ pub fn list(
     };
     let namespaced = *scope == Scope::All;
     let servers = servers_in(dir, scope)?;
-    let catalogs: Vec<_> = servers.iter().map(ServerHandle::catalog).collect();
+    let catalogs: Vec<_> = servers.iter().map(|h| h.catalog()).collect();
     let items = catalogs
         .iter()
         .flat_map(|c| -> Box<dyn Iterator<Item = &RawValue>> {
@@ -168,7 +168,7 @@ pub fn resolve_name(
     scope: &Scope,
     kind: NameKind,
     name: &str,
-) -> Result<(ServerHandle, String), HubError> {
+) -> Result<(Arc<ServerHandle>, String), HubError> {
     let kind_str = match kind {
         NameKind::Tool => "tool",
         NameKind::Prompt => "prompt",
@@ -202,7 +202,7 @@ pub fn resolve_uri(
     dir: &ServerDirectory,
     scope: &Scope,
     uri: &str,
-) -> Result<ServerHandle, HubError> {
+) -> Result<Arc<ServerHandle>, HubError> {
     match scope {
         Scope::Server(id) => dir.get(id).ok_or_else(|| gone(id)),
         Scope::All => dir

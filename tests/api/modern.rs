@@ -593,6 +593,26 @@ async fn a_modern_task_is_created_polled_and_its_result_inlined() {
     )
     .await;
     assert_eq!(g.body["error"]["code"], -32020);
+    // The task methods need the extension declared: -32021 (HTTP 400) without it, for
+    // reads and for a cancel alike.
+    for method in ["tasks/get", "tasks/cancel"] {
+        let g = post(
+            &url,
+            method,
+            json!({ "taskId": id, "_meta": meta(json!({})) }),
+            &[],
+        )
+        .await;
+        assert_eq!(g.status, 400, "{method}: {:?}", g.body);
+        assert_eq!(g.body["error"]["code"], -32021, "{method}: {:?}", g.body);
+        assert!(
+            g.body["error"]["data"]["requiredCapabilities"]["extensions"]
+                ["io.modelcontextprotocol/tasks"]
+                .is_object(),
+            "{:?}",
+            g.body
+        );
+    }
     // Without the extension the same tool answers inline.
     let a = post(
         &url,

@@ -227,7 +227,7 @@ impl SessionActor {
         &mut self,
         call_ctx: &crate::context::CallCtx,
         id: &crate::protocol::Id,
-        handle: ServerHandle,
+        handle: std::sync::Arc<ServerHandle>,
         method: &str,
         params: Option<Box<RawValue>>,
         rename: Option<&str>,
@@ -333,7 +333,7 @@ impl SessionActor {
                 let sid = sid.clone();
                 Dispatch::Later(
                     async move {
-                        let Some(mut handle) = handle else {
+                        let Some(handle) = handle else {
                             return Err(HubError::ServerUnavailable {
                                 server: sid.to_string(),
                                 reason: "server is not registered or not enabled".into(),
@@ -342,7 +342,7 @@ impl SessionActor {
                         };
                         // A server that is still starting gets a few seconds to finish its
                         // handshake, so the client sees its real capabilities.
-                        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), handle.catalog.wait_for(|c| c.ready)).await;
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), handle.catalog.clone().wait_for(|c| c.ready)).await;
                         let catalog = handle.catalog();
                         let mut caps = Map::new();
                         for key in ["tools", "prompts", "resources", "logging", "completions"] {

@@ -11,7 +11,6 @@
 
 use actix::prelude::*;
 use actix_web::{HttpRequest, HttpResponse};
-use mcp_hub_actors::protocol::jsonrpc::raw_from_string;
 use mcp_hub_actors::protocol::modern::{self, RequestMeta, StateError};
 use mcp_hub_actors::protocol::Id;
 use mcp_hub_actors::router::{self, NameKind, Scope};
@@ -126,7 +125,7 @@ enum Started {
     Call(Running),
     Answered(HttpResponse),
     Task {
-        handle: mcp_hub_actors::directory::ServerHandle,
+        handle: std::sync::Arc<mcp_hub_actors::directory::ServerHandle>,
         params: Map<String, Value>,
         rename: Option<String>,
         tool: String,
@@ -255,11 +254,15 @@ fn start(c: &CallRequest<'_>, target: String) -> Result<Started, HubError> {
         }
     }
     strip_modern(&mut params);
-    let raw = serde_json::to_string(&params)
-        .map(raw_from_string)
-        .map_err(|e| HubError::Internal(e.to_string()))?;
+    // The rename is done on the map already parsed, so rewrite_params below only has a
+    // progress token to look for; to_raw_value prints without parsing the text again.
+    if let Some(name) = &rename {
+        params.insert("name".into(), Value::String(name.clone()));
+    }
+    let raw =
+        serde_json::value::to_raw_value(&params).map_err(|e| HubError::Internal(e.to_string()))?;
     let upstream_id = next_upstream_id();
-    let (fwd_params, progress) = router::rewrite_params(Some(raw), rename.as_deref(), upstream_id)?;
+    let (fwd_params, progress) = router::rewrite_params(Some(raw), None, upstream_id)?;
     let slot = state.sessions.enter_call().ok_or(HubError::Busy {
         server: "hub".into(),
         retry_after_seconds: 1,

@@ -221,6 +221,14 @@ pub(crate) async fn handle(
         "subscriptions/listen" => {
             listen::open(&req, state, scope, id, params.unwrap_or(Value::Null))
         }
+        "tasks/get" | "tasks/update" | "tasks/cancel" if !meta.has_tasks_extension() => {
+            // SEP-2663: the task methods belong to the extension; a client that did not
+            // declare it gets -32021 (HTTP 400), not an answer.
+            let e = modern::missing_capability(
+                json!({ "extensions": { modern::TASKS_EXTENSION: {} } }),
+            );
+            error(Some(&id), &e)
+        }
         "tasks/get" | "tasks/update" | "tasks/cancel" => {
             tasks::serve(state, user, &id, &method, params.as_ref()).await
         }
@@ -330,9 +338,12 @@ fn capabilities(state: &AppState, scope: &Scope) -> Value {
 async fn discover(state: &AppState, scope: &Scope, id: &Id) -> HttpResponse {
     if let Scope::Server(sid) = scope {
         // A server still starting gets a moment, so the client sees its real capabilities.
-        if let Some(mut h) = state.servers.get(sid) {
-            let _ = tokio::time::timeout(Duration::from_secs(10), h.catalog.wait_for(|c| c.ready))
-                .await;
+        if let Some(h) = state.servers.get(sid) {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(10),
+                h.catalog.clone().wait_for(|c| c.ready),
+            )
+            .await;
         }
     }
     let instructions = match scope {

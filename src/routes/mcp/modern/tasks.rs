@@ -50,7 +50,7 @@ pub(crate) async fn start(
     state: &AppState,
     user: Arc<str>,
     id: &Id,
-    handle: ServerHandle,
+    handle: std::sync::Arc<ServerHandle>,
     params: Map<String, Value>,
     rename: Option<String>,
     tool: String,
