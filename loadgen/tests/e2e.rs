@@ -41,6 +41,16 @@ async fn closed_loop_in(
     report
 }
 
+/// No failed call and no failed initialize, with the failures shown when there are some.
+fn assert_no_failures(r: &loadgen::load::RunReport) {
+    assert_eq!(
+        r.failures, 0,
+        "{:?} {:?}",
+        r.failures_by_kind, r.error_samples
+    );
+    assert_eq!(r.init_failures, 0);
+}
+
 fn echo() -> Op {
     Op::CallTool {
         tools: vec!["echo".into()],
@@ -51,12 +61,7 @@ fn echo() -> Op {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_second_closed_loop_has_no_failures() {
     let r = closed_loop(UpstreamOptions::default(), AcceptMode::Both, echo()).await;
-    assert_eq!(
-        r.failures, 0,
-        "{:?} {:?}",
-        r.failures_by_kind, r.error_samples
-    );
-    assert_eq!(r.init_failures, 0);
+    assert_no_failures(&r);
     assert_eq!(r.sessions, 8);
     assert!(r.successes > 100, "only {} calls in a second", r.successes);
     assert!(r.latency.p50_ms > 0.0 && r.latency.p50_ms <= r.latency.p99_ms);
@@ -167,12 +172,7 @@ async fn modern_clients_call_without_a_session() {
         echo(),
     )
     .await;
-    assert_eq!(
-        r.failures, 0,
-        "{:?} {:?}",
-        r.failures_by_kind, r.error_samples
-    );
-    assert_eq!(r.init_failures, 0);
+    assert_no_failures(&r);
     assert!(r.successes > 100, "only {} calls in a second", r.successes);
 }
 
@@ -188,12 +188,7 @@ async fn legacy_sse_clients_call_the_upstream() {
     )
     .await;
     assert!(r.url.ends_with("/sse"), "{}", r.url);
-    assert_eq!(
-        r.failures, 0,
-        "{:?} {:?}",
-        r.failures_by_kind, r.error_samples
-    );
-    assert_eq!(r.init_failures, 0);
+    assert_no_failures(&r);
     assert_eq!(r.sessions, 8);
     assert!(r.successes > 100, "only {} calls in a second", r.successes);
 }

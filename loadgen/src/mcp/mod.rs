@@ -567,17 +567,21 @@ impl Session {
                 .await
                 .map_err(|e| CallError::Connect(e.to_string()))
         };
-        match tokio::time::timeout_at(deadline, fut).await {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => {
-                self.sender = None;
-                Err(e)
-            }
-            Err(_) => {
-                self.sender = None;
-                Err(CallError::Timeout)
-            }
+        let sent = tokio::time::timeout_at(deadline, fut).await;
+        self.settle(sent)
+    }
+
+    /// The outcome of an exchange bounded by a deadline; a failed or timed-out one leaves
+    /// its connection in an unknown state, so the next request opens a new one.
+    fn settle<T>(
+        &mut self,
+        outcome: Result<Result<T, CallError>, tokio::time::error::Elapsed>,
+    ) -> Result<T, CallError> {
+        let result = outcome.unwrap_or(Err(CallError::Timeout));
+        if result.is_err() {
+            self.sender = None;
         }
+        result
     }
 
     /// Opens a legacy session: the event stream, then `initialize` and
@@ -647,17 +651,12 @@ impl Session {
             read_body(&mut resp.into_body()).await?;
             Ok::<_, CallError>(status)
         };
-        match tokio::time::timeout_at(deadline, exchange).await {
-            Ok(Ok(status)) if status.is_success() => Ok(()),
-            Ok(Ok(status)) => Err(CallError::Http(status.as_u16())),
-            Ok(Err(e)) => {
-                self.sender = None;
-                Err(e)
-            }
-            Err(_) => {
-                self.sender = None;
-                Err(CallError::Timeout)
-            }
+        let done = tokio::time::timeout_at(deadline, exchange).await;
+        let status = self.settle(done)?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(CallError::Http(status.as_u16()))
         }
     }
 
