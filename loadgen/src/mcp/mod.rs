@@ -468,19 +468,26 @@ impl Session {
             .body(Full::new(Bytes::new()))
             .map_err(|e| CallError::Protocol(e.to_string()))?;
         let timeout = self.cfg.timeout;
-        let exchange = async {
-            let sender = self.ready_sender().await?;
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| CallError::Connect(e.to_string()))?;
-            let status = resp.status().as_u16();
-            let _ = read_body(&mut resp.into_body()).await;
-            Ok(status)
-        };
-        tokio::time::timeout(timeout, exchange)
+        tokio::time::timeout(timeout, self.send_for_status(req))
             .await
             .map_err(|_| CallError::Timeout)?
+            .map(|status| status.as_u16())
+    }
+
+    /// Sends `req` on the kept connection and reads its answer to the end (so the
+    /// connection stays usable): the answer's status.
+    async fn send_for_status(
+        &mut self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<hyper::StatusCode, CallError> {
+        let sender = self.ready_sender().await?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| CallError::Connect(e.to_string()))?;
+        let status = resp.status();
+        read_body(&mut resp.into_body()).await?;
+        Ok(status)
     }
 
     /// The `Mcp-Method` and `Mcp-Name` values of a modern request (`None` for a session).
@@ -641,17 +648,7 @@ impl Session {
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(Full::new(body))
             .map_err(|e| CallError::Protocol(e.to_string()))?;
-        let exchange = async {
-            let sender = self.ready_sender().await?;
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| CallError::Connect(e.to_string()))?;
-            let status = resp.status();
-            read_body(&mut resp.into_body()).await?;
-            Ok::<_, CallError>(status)
-        };
-        let done = tokio::time::timeout_at(deadline, exchange).await;
+        let done = tokio::time::timeout_at(deadline, self.send_for_status(req)).await;
         let status = self.settle(done)?;
         if status.is_success() {
             Ok(())
