@@ -188,11 +188,14 @@ fn all_definitions() -> &'static [Value] {
             tool(
                 "json_schema_2020_12_tool",
                 "Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)",
+                // The 0.2.0 suite's fixture: SEP-2106 adds composition (allOf/anyOf),
+                // conditionals (if/then/else) and $anchor to what must reach clients intact.
                 json!({
                     "$schema": "https://json-schema.org/draft/2020-12/schema",
                     "type": "object",
                     "$defs": {
                         "address": {
+                            "$anchor": "addressDef",
                             "type": "object",
                             "properties": {
                                 "street": {"type": "string"},
@@ -202,8 +205,15 @@ fn all_definitions() -> &'static [Value] {
                     },
                     "properties": {
                         "name": {"type": "string"},
-                        "address": {"$ref": "#/$defs/address"}
+                        "address": {"$ref": "#/$defs/address"},
+                        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                        "phone": {"type": "string"},
+                        "email": {"type": "string"}
                     },
+                    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+                    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+                    "then": {"required": ["phone"]},
+                    "else": {"required": ["email"]},
                     "additionalProperties": false
                 }),
             ),
@@ -268,6 +278,17 @@ fn all_definitions() -> &'static [Value] {
                 "test_logging_tool",
                 "Emits notifications/message at info level, then answers.",
                 no_args(),
+            ),
+            tool(
+                "test_header_param",
+                "Echoes its region argument, which 2026-07-28 clients also send as the Mcp-Param-Region header (SEP-2243 x-mcp-header).",
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "region": {"type": "string", "x-mcp-header": "Region"}
+                    },
+                    "required": ["region"]
+                }),
             ),
             tool(
                 "test_trigger_tool_change",
@@ -486,6 +507,7 @@ async fn run(ctx: &Ctx, name: &str, args: &Map<String, Value>) -> ToolResult {
             let answer = ask(ctx, "user_name", "What is your name?", name_schema()).await?;
             ok_text(format!("Hello, {}!", content_str(&answer, "name")))
         }
+        "test_header_param" => ok_text(format!("region: {}", arg_str(&args, "region")?)),
         "test_logging_tool" => {
             ctx.log("info", json!("test_logging_tool: started"));
             ctx.log("info", json!("test_logging_tool: done"));
@@ -588,7 +610,8 @@ async fn run(ctx: &Ctx, name: &str, args: &Map<String, Value>) -> ToolResult {
             ok_text(format!("Elicitation completed: {r}"))
         }
         "json_schema_2020_12_tool" => {
-            if let Some(k) = args.keys().find(|k| *k != "name" && *k != "address") {
+            const KNOWN: [&str; 5] = ["name", "address", "contactMethod", "phone", "email"];
+            if let Some(k) = args.keys().find(|k| !KNOWN.contains(&k.as_str())) {
                 return Err(ToolError::InvalidArgs(format!("unexpected argument {k}")));
             }
             ok_text(format!(
