@@ -507,7 +507,7 @@ async fn run(ctx: &Ctx, name: &str, args: &Map<String, Value>) -> ToolResult {
             let answer = ask(ctx, "user_name", "What is your name?", name_schema()).await?;
             ok_text(format!("Hello, {}!", content_str(&answer, "name")))
         }
-        "test_header_param" => ok_text(format!("region: {}", arg_str(&args, "region")?)),
+        "test_header_param" => ok_text(format!("region: {}", arg_str(args, "region")?)),
         "test_logging_tool" => {
             ctx.log("info", json!("test_logging_tool: started"));
             ctx.log("info", json!("test_logging_tool: done"));
