@@ -279,6 +279,46 @@ fn all_definitions() -> &'static [Value] {
                 "Emits notifications/message at info level, then answers.",
                 no_args(),
             ),
+            // The 0.2.0 suite's tasks-extension fixtures (SEP-2663).
+            {
+                let mut greet = tool(
+                    "greet",
+                    "Says hello; never runs as a task.",
+                    json!({
+                        "type": "object",
+                        "properties": {"name": {"type": "string"}},
+                        "required": ["name"]
+                    }),
+                );
+                greet["execution"] = json!({"taskSupport": "forbidden"});
+                greet
+            },
+            tool(
+                "slow_compute",
+                "Sleeps `seconds` seconds, then answers with its label; cancellable.",
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "seconds": {"type": "number", "minimum": 0, "maximum": 120},
+                        "label": {"type": "string"}
+                    },
+                    "required": ["seconds"]
+                }),
+            ),
+            {
+                let mut job = tool(
+                    "failing_job",
+                    "Fails with a tool error (isError) after about a second; runs only as a task.",
+                    no_args(),
+                );
+                job["execution"] = json!({"taskSupport": "required"});
+                job
+            },
+            tool(
+                "protocol_error_job",
+                "Fails with a JSON-RPC error (a protocol error, not a tool error).",
+                no_args(),
+            ),
             tool(
                 "test_header_param",
                 "Echoes its region argument, which 2026-07-28 clients also send as the Mcp-Param-Region header (SEP-2243 x-mcp-header).",
@@ -507,6 +547,27 @@ async fn run(ctx: &Ctx, name: &str, args: &Map<String, Value>) -> ToolResult {
             let answer = ask(ctx, "user_name", "What is your name?", name_schema()).await?;
             ok_text(format!("Hello, {}!", content_str(&answer, "name")))
         }
+        "greet" => ok_text(format!("Hello, {}!", arg_str(args, "name")?)),
+        "slow_compute" => {
+            let seconds = args
+                .get("seconds")
+                .and_then(Value::as_f64)
+                .filter(|s| (0.0..=120.0).contains(s))
+                .ok_or_else(|| {
+                    ToolError::InvalidArgs("seconds must be a number from 0 to 120".into())
+                })?;
+            tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+            let label = opt_str(args, "label")?.unwrap_or("slow_compute");
+            ok_text(format!("{label}: done after {seconds} s"))
+        }
+        "failing_job" => {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Err(ToolError::Failed("failing_job always fails".into()))
+        }
+        "protocol_error_job" => Err(ToolError::Rpc(RpcError::new(
+            -32603,
+            "protocol_error_job: internal error (on purpose)",
+        ))),
         "test_header_param" => ok_text(format!("region: {}", arg_str(args, "region")?)),
         "test_logging_tool" => {
             ctx.log("info", json!("test_logging_tool: started"));

@@ -584,6 +584,11 @@ async fn a_modern_task_is_created_polled_and_its_result_inlined() {
     };
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(text_of(&done["result"]), "slept 300 ms");
+    // The related-task _meta of 2025-11-25's tasks/result stays off an inlined result.
+    assert!(
+        done["result"]["_meta"]["io.modelcontextprotocol/related-task"].is_null(),
+        "{done}"
+    );
     // Another caller's view: a task id names nothing for a missing Mcp-Name header.
     let g = post(
         &url,
