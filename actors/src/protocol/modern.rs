@@ -172,6 +172,12 @@ pub fn missing_capability(required: Value) -> RpcError {
     .with_data(json!({ "requiredCapabilities": required }))
 }
 
+/// -32021 naming the tasks extension: a task-only tool, or a task method, from a client
+/// that did not declare it.
+pub fn missing_tasks_extension() -> RpcError {
+    missing_capability(json!({ "extensions": { TASKS_EXTENSION: {} } }))
+}
+
 /// Decodes a header value: `=?base64?<b64>?=` is UTF-8 in base64; anything else must be
 /// plain visible ASCII (space and tab allowed inside). `None` for a malformed value.
 /// Surrounding spaces and tabs (HTTP's optional whitespace) are trimmed first, so a padded

@@ -560,9 +560,13 @@ impl SessionActor {
             },
             "tasks/result" => match id() {
                 Ok(task_id) => async move {
-                    store
-                        .send(crate::tasks::AwaitResult { owner, task_id })
-                        .await?
+                    let raw = store
+                        .send(crate::tasks::AwaitResult {
+                            owner,
+                            task_id: task_id.clone(),
+                        })
+                        .await??;
+                    Ok(crate::tasks::with_related_task(&raw, &task_id))
                 }
                 .boxed_local(),
                 Err(e) => return Some(Dispatch::Now(Err(e))),

@@ -55,7 +55,8 @@ pub struct GetTask {
 }
 
 /// `tasks/result`: waits until the task is terminal, then returns what the call returned
-/// (with `_meta["io.modelcontextprotocol/related-task"]`), or its JSON-RPC error.
+/// (as stored; 2025-11-25's `tasks/result` adds [`super::store::with_related_task`]), or its
+/// JSON-RPC error.
 #[derive(Message)]
 #[rtype(result = "Result<Box<RawValue>, HubError>")]
 pub struct AwaitResult {

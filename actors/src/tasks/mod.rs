@@ -13,4 +13,4 @@ pub use messages::{
     AttachUpstream, AwaitResult, CancelTask, CompleteTask, CreateTask, GetTask, ListTasks,
     TaskStatusChanged,
 };
-pub use store::{TaskConfig, TaskStore};
+pub use store::{with_related_task, TaskConfig, TaskStore};

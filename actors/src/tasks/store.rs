@@ -221,7 +221,7 @@ impl Handler<AwaitResult> for TaskStore {
             .map(move |(), act, _| {
                 let e = act.tasks.get(&id).ok_or_else(|| not_found(&id))?;
                 match &e.record.outcome {
-                    Some(Outcome::Result(raw)) => Ok(with_related_task(raw, &id)),
+                    Some(Outcome::Result(raw)) => Ok(raw.clone()),
                     Some(Outcome::Error(err)) => Err(HubError::Upstream(err.clone())),
                     None => Err(HubError::invalid_params(
                         format!("Task {id} was cancelled"),
@@ -233,8 +233,10 @@ impl Handler<AwaitResult> for TaskStore {
     }
 }
 
-/// Adds `_meta["io.modelcontextprotocol/related-task"] = {taskId}` to a result object.
-fn with_related_task(raw: &RawValue, task_id: &str) -> Box<RawValue> {
+/// Adds `_meta["io.modelcontextprotocol/related-task"] = {taskId}` to a result object, as
+/// 2025-11-25's `tasks/result` answers (the 2026-07-28 extension forbids it on the result
+/// `tasks/get` inlines, so the store keeps results without it).
+pub fn with_related_task(raw: &RawValue, task_id: &str) -> Box<RawValue> {
     let mut map: Map<String, Value> = serde_json::from_str(raw.get()).unwrap_or_default();
     let meta = map.entry("_meta").or_insert_with(|| json!({}));
     if let Value::Object(m) = meta {

@@ -18,7 +18,7 @@ use mcp_hub_actors::server::catalog::TaskSupport;
 use mcp_hub_actors::server::transport::next_upstream_id;
 use mcp_hub_actors::server::{CallSink, Forward, ServerActor};
 use mcp_hub_actors::HubError;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -238,9 +238,7 @@ fn start(c: &CallRequest<'_>, target: String) -> Result<Started, HubError> {
             .map(|t| t.task_support)
             .unwrap_or_default();
         if support == TaskSupport::Required && !c.meta.has_tasks_extension() {
-            let e = modern::missing_capability(
-                json!({ "extensions": { modern::TASKS_EXTENSION: {} } }),
-            );
+            let e = modern::missing_tasks_extension();
             return Ok(Started::Answered(error(Some(&c.id), &e)));
         }
         if support != TaskSupport::Forbidden && c.meta.has_tasks_extension() {

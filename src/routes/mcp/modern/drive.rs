@@ -324,29 +324,28 @@ async fn hold(
 fn frame_of(run: &Running, id: &Id, ev: Option<CallEvent>) -> Option<Frame> {
     let (json, last) = match ev {
         None => (ended_without_answer(Some(id)), true),
-        Some(CallEvent::Done(Ok(raw))) if run.method != "resources/read" => {
-            let json = match modern::finish_result_text(raw.get(), super::hub_info_text()) {
+        Some(CallEvent::Done(Ok(raw))) => {
+            // A read may need a cache hint merged in: it takes the map path.
+            let as_text = (run.method != "resources/read")
+                .then(|| modern::finish_result_text(raw.get(), super::hub_info_text()))
+                .flatten();
+            let json = match as_text {
                 Some(result) => response_text(id, &result),
                 None => {
                     let mut result = as_object(&raw);
+                    if run.method == "resources/read" && !result.contains_key("ttlMs") {
+                        // A legacy upstream's read may be per caller: never shared, not reused.
+                        CacheHint {
+                            ttl_ms: 0,
+                            private: true,
+                        }
+                        .apply(&mut result);
+                    }
                     modern::finish_result(&mut result, &super::hub_info());
                     response_bytes(id, &to_raw(&Value::Object(result)))
                 }
             };
             (json, true)
-        }
-        Some(CallEvent::Done(Ok(raw))) => {
-            let mut result = as_object(&raw);
-            if run.method == "resources/read" && !result.contains_key("ttlMs") {
-                // A legacy upstream's read may be per caller: never shared, not reused.
-                CacheHint {
-                    ttl_ms: 0,
-                    private: true,
-                }
-                .apply(&mut result);
-            }
-            modern::finish_result(&mut result, &super::hub_info());
-            (response_bytes(id, &to_raw(&Value::Object(result))), true)
         }
         Some(CallEvent::Done(Err(e))) => {
             let mut rpc = e.to_rpc();

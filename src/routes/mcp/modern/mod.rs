@@ -221,16 +221,14 @@ pub(crate) async fn handle(
         "subscriptions/listen" => {
             listen::open(&req, state, scope, id, params.unwrap_or(Value::Null))
         }
-        "tasks/get" | "tasks/update" | "tasks/cancel" if !meta.has_tasks_extension() => {
-            // SEP-2663: the task methods belong to the extension; a client that did not
-            // declare it gets -32021 (HTTP 400), not an answer.
-            let e = modern::missing_capability(
-                json!({ "extensions": { modern::TASKS_EXTENSION: {} } }),
-            );
-            error(Some(&id), &e)
-        }
         "tasks/get" | "tasks/update" | "tasks/cancel" => {
-            tasks::serve(state, user, &id, &method, params.as_ref()).await
+            if meta.has_tasks_extension() {
+                tasks::serve(state, user, &id, &method, params.as_ref()).await
+            } else {
+                // SEP-2663: the task methods belong to the extension; a client that did not
+                // declare it gets -32021 (HTTP 400), not an answer.
+                error(Some(&id), &modern::missing_tasks_extension())
+            }
         }
         _ => not_found(&id, &method),
     }

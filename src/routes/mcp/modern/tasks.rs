@@ -148,16 +148,7 @@ pub(crate) async fn serve(
                     Ok(Ok(raw)) => {
                         // The extension counts an isError tool result as completed.
                         out.insert("status".into(), json!("completed"));
-                        let mut result = as_object(&raw);
-                        // The shared store marks a result for 2025-11-25's tasks/result; the
-                        // extension forbids that related-task _meta on an inlined result.
-                        if let Some(Value::Object(meta)) = result.get_mut("_meta") {
-                            meta.remove("io.modelcontextprotocol/related-task");
-                            if meta.is_empty() {
-                                result.remove("_meta");
-                            }
-                        }
-                        out.insert("result".into(), Value::Object(result));
+                        out.insert("result".into(), Value::Object(as_object(&raw)));
                     }
                     Ok(Err(e)) => {
                         out.insert("status".into(), json!("failed"));
