@@ -167,6 +167,11 @@ pub enum Scenario {
         /// The upstream answers as SSE (exercises the hub's SSE reader).
         #[arg(long)]
         upstream_sse: bool,
+        /// Also load a bare actix-web + awc proxy in front of the same upstream, the floor
+        /// of any gateway built on the hub's HTTP crates: the `floor_proxy` example's
+        /// binary (`cargo build --release --example floor_proxy`). Session clients only.
+        #[arg(long, value_name = "FLOOR_PROXY_BIN")]
+        floor: Option<PathBuf>,
         /// Common settings.
         #[command(flatten)]
         common: ScenarioArgs,

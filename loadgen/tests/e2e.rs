@@ -255,3 +255,48 @@ async fn legacy_sse_clients_call_through_the_hub() {
     assert_eq!(r.init_failures, 0);
     assert!(r.successes > 0, "no call through the hub succeeded");
 }
+
+/// The floor proxy (`examples/floor_proxy.rs` of the hub crate: actix-web in, awc out, no
+/// actors or checks) forwards session clients' calls to the upstream: the third phase of
+/// `scenario concurrency70 --floor`. Needs its binary: `target/debug/examples/floor_proxy`
+/// (built by the workspace's `cargo test --all-targets`) or the release one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_floor_proxy_forwards_session_calls() {
+    use loadgen::scenario::procs::start_floor;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    let bin = ["debug", "release"]
+        .map(|p| root.join(p).join("examples/floor_proxy"))
+        .into_iter()
+        .find(|p| p.exists())
+        .expect(
+            "no floor_proxy binary: cargo build --example floor_proxy (scripts/test.sh builds it)",
+        );
+    let (addr, server) = spawn("127.0.0.1:0".parse().unwrap(), UpstreamOptions::default())
+        .await
+        .unwrap();
+    let (proc, url) = start_floor(&bin, &format!("http://{addr}/mcp"))
+        .await
+        .unwrap();
+    let spec = LoadSpec {
+        label: "floor".into(),
+        url,
+        op: echo(),
+        sessions: 8,
+        rate: None,
+        warmup: Duration::from_millis(100),
+        duration: Duration::from_secs(1),
+        accept: AcceptMode::Both,
+        protocol: Protocol::Session,
+        timeout: Duration::from_secs(5),
+        processes: vec![("floor".into(), proc.pid)],
+    };
+    let r = run(&spec).await;
+    proc.stop().await;
+    server.abort();
+    let r = r.unwrap();
+    assert_no_failures(&r);
+    assert!(r.successes > 100, "only {} calls in a second", r.successes);
+    assert!(r
+        .process("floor")
+        .is_some_and(|p| p.cpu_us_per_call.is_some()));
+}

@@ -1,14 +1,19 @@
 //! `scenario concurrency70`: N sessions calling back to back, first against the fast
 //! upstream directly, then through the hub (`fast__echo` on `/mcp`, or on `/sse` with
-//! `--protocol legacy-sse`); compares the two.
+//! `--protocol legacy-sse`); compares the two. With `--floor BIN`, a third phase loads a
+//! bare actix-web + awc proxy in front of the same upstream: what any gateway on the hub's
+//! HTTP crates costs at least.
 
 use std::path::Path;
 
-use super::procs::{start_upstream, Hub, ServerEntry};
+use serde::Serialize;
+
+use super::procs::{start_floor, start_upstream, Hub, ServerEntry};
 use super::{call_spec, client_url, Outcome};
 use crate::cli::ScenarioArgs;
-use crate::load;
-use crate::report::{compare, print_comparison, Comparison, Target};
+use crate::load::{self, RunReport};
+use crate::mcp::Protocol;
+use crate::report::{compare, print_comparison, print_runs, Comparison, Target};
 
 /// Runs the scenario.
 pub async fn run(
@@ -16,7 +21,11 @@ pub async fn run(
     hub_bin: &Path,
     concurrency: usize,
     upstream_sse: bool,
+    floor_bin: Option<&Path>,
 ) -> Result<Outcome, String> {
+    if floor_bin.is_some() && args.load.protocol != Protocol::Session {
+        return Err("--floor runs session clients only (the floor proxy copies no modern or legacy-SSE headers)".into());
+    }
     let up = start_upstream(1, upstream_sse).await?;
     let servers = [ServerEntry::Http {
         id: "fast".into(),
@@ -60,19 +69,94 @@ pub async fn run(
     .await;
     let hub_log_lines = hub.log_lines();
     hub.stop().await;
+    let floor = match (floor_bin, &result) {
+        (Some(bin), Ok(cmp)) => {
+            Some(floor_phase(bin, &up.url, up.proc.pid, concurrency, load, cmp).await)
+        }
+        _ => None,
+    };
     up.proc.stop().await;
     let cmp = result?;
+    let floor = floor.transpose()?;
     print_comparison(&cmp);
+    if let Some(f) = &floor {
+        print_floor(f);
+    }
     let targets = targets(&cmp);
     Ok(Outcome {
         details: serde_json::json!({
             "concurrency": concurrency,
             "upstream_sse": upstream_sse,
             "comparison": cmp,
+            "floor": floor,
             "hub_log_lines_at_warn": hub_log_lines,
         }),
         targets,
     })
+}
+
+/// The floor proxy's phase and how it compares with the direct and hub phases.
+#[derive(Debug, Serialize)]
+struct Floor {
+    run: RunReport,
+    throughput_floor_over_direct: f64,
+    throughput_hub_over_floor: f64,
+    p50_diff_ms: f64,
+    cpu_per_call_floor_over_upstream: Option<f64>,
+}
+
+async fn floor_phase(
+    bin: &Path,
+    upstream_url: &str,
+    upstream_pid: u32,
+    concurrency: usize,
+    load: &crate::cli::LoadArgs,
+    cmp: &Comparison,
+) -> Result<Floor, String> {
+    let (proc, url) = start_floor(bin, upstream_url).await?;
+    let spec = call_spec(
+        "floor",
+        &url,
+        vec!["echo".into()],
+        concurrency,
+        None,
+        load,
+        vec![
+            ("floor".to_string(), proc.pid),
+            ("upstream".to_string(), upstream_pid),
+        ],
+    );
+    let run = load::run(&spec).await;
+    proc.stop().await;
+    let run = run?;
+    let per_call = |role: &str| run.process(role).and_then(|p| p.cpu_us_per_call);
+    let cpu = match (per_call("floor"), per_call("upstream")) {
+        (Some(f), Some(u)) if u > 0.0 => Some(f / u),
+        _ => None,
+    };
+    let share = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    Ok(Floor {
+        throughput_floor_over_direct: share(run.rps, cmp.direct.rps),
+        throughput_hub_over_floor: share(cmp.hub.rps, run.rps),
+        p50_diff_ms: run.latency.p50_ms - cmp.direct.latency.p50_ms,
+        cpu_per_call_floor_over_upstream: cpu,
+        run,
+    })
+}
+
+fn print_floor(f: &Floor) {
+    println!();
+    print_runs(&[&f.run]);
+    println!();
+    println!(
+        "floor/direct throughput {:.1}%   p50 {:+.3} ms   floor/upstream CPU per call {}   hub/floor throughput {:.1}%",
+        f.throughput_floor_over_direct * 100.0,
+        f.p50_diff_ms,
+        f.cpu_per_call_floor_over_upstream
+            .map(|x| format!("{x:.2}x"))
+            .unwrap_or_else(|| "n/a".into()),
+        f.throughput_hub_over_floor * 100.0,
+    );
 }
 
 fn targets(c: &Comparison) -> Vec<Target> {

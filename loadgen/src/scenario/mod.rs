@@ -147,10 +147,17 @@ pub async fn run(which: Scenario) -> Result<(), String> {
         Scenario::Concurrency70 {
             concurrency,
             upstream_sse,
+            floor,
             common,
         } => {
-            let o =
-                concurrency70::run(&common, &hub_bin(&common), concurrency, upstream_sse).await?;
+            let o = concurrency70::run(
+                &common,
+                &hub_bin(&common),
+                concurrency,
+                upstream_sse,
+                floor.as_deref(),
+            )
+            .await?;
             ("concurrency70", common, o)
         }
         Scenario::Servers20 {

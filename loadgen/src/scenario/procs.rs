@@ -123,6 +123,40 @@ pub fn default_hub_bin() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/mcp-hub"))
 }
 
+/// Starts the `floor_proxy` example (`PORT UPSTREAM_URL`: actix-web in, awc out, nothing
+/// else) in front of `upstream_url` and waits until it accepts connections; returns it and
+/// its `/mcp` URL.
+pub async fn start_floor(bin: &Path, upstream_url: &str) -> Result<(Proc, String), String> {
+    if !bin.exists() {
+        return Err(format!(
+            "floor proxy {} not found: build it with cargo build --release --example floor_proxy",
+            bin.display()
+        ));
+    }
+    let port = free_port()?;
+    let child = Command::new(bin)
+        .args([port.to_string().as_str(), upstream_url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting the floor proxy: {e}"))?;
+    let mut proc = Proc::new(child)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if proc.exited() || Instant::now() > deadline {
+            proc.stop().await;
+            return Err(format!("the floor proxy did not listen on port {port}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok((proc, format!("http://127.0.0.1:{port}/mcp")))
+}
+
 /// A free loopback port (bound then released: the hub binds it right after).
 fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
