@@ -11,7 +11,6 @@
 //! target/release/examples/floor_proxy 9001 http://127.0.0.1:9000/mcp
 //! ```
 
-use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -68,8 +67,7 @@ async fn proxy(req: HttpRequest, body: web::Bytes, up: web::Data<Upstream>) -> H
         Ok(a) => a,
         Err(e) => return HttpResponse::BadGateway().body(e.to_string()),
     };
-    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut resp = HttpResponse::build(status);
+    let mut resp = HttpResponse::build(answer.status());
     for name in [SESSION, "content-type"] {
         if let Some(v) = answer.headers().get(name) {
             resp.insert_header((name, v.clone()));

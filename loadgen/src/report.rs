@@ -31,24 +31,33 @@ pub struct Ratios {
     pub cpu_per_call_hub_over_upstream_direct: Option<f64>,
 }
 
-/// Builds the comparison of two runs.
-pub fn compare(direct: RunReport, hub: RunReport) -> Comparison {
-    let per_call = |r: &RunReport, role: &str| r.process(role).and_then(|p| p.cpu_us_per_call);
-    let hub_cpu = per_call(&hub, "hub");
-    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+/// CPU µs per call of the process measured as `role` in `run`.
+pub fn cpu_per_call(run: &RunReport, role: &str) -> Option<f64> {
+    run.process(role).and_then(|p| p.cpu_us_per_call)
+}
+
+/// `a / b` when both are known and `b` is positive.
+pub fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
-    };
+    }
+}
+
+/// Calls/s of `run` over calls/s of `base` (0 when `base` served none).
+pub fn throughput_share(run: &RunReport, base: &RunReport) -> f64 {
+    ratio(Some(run.rps), Some(base.rps)).unwrap_or(0.0)
+}
+
+/// Builds the comparison of two runs.
+pub fn compare(direct: RunReport, hub: RunReport) -> Comparison {
+    let hub_cpu = cpu_per_call(&hub, "hub");
     let ratios = Ratios {
-        throughput_hub_over_direct: if direct.rps > 0.0 {
-            hub.rps / direct.rps
-        } else {
-            0.0
-        },
+        throughput_hub_over_direct: throughput_share(&hub, &direct),
         p50_diff_ms: hub.latency.p50_ms - direct.latency.p50_ms,
         p99_diff_ms: hub.latency.p99_ms - direct.latency.p99_ms,
-        cpu_per_call_hub_over_upstream: ratio(hub_cpu, per_call(&hub, "upstream")),
-        cpu_per_call_hub_over_upstream_direct: ratio(hub_cpu, per_call(&direct, "upstream")),
+        cpu_per_call_hub_over_upstream: ratio(hub_cpu, cpu_per_call(&hub, "upstream")),
+        cpu_per_call_hub_over_upstream_direct: ratio(hub_cpu, cpu_per_call(&direct, "upstream")),
     };
     Comparison {
         direct,

@@ -193,19 +193,22 @@ async fn legacy_sse_clients_call_the_upstream() {
     assert!(r.successes > 100, "only {} calls in a second", r.successes);
 }
 
-/// The hub binary: `$MCP_HUB_BIN`, else `target/debug/mcp-hub` (built by the workspace's
-/// `cargo test`, so it is the code under test), else `target/release/mcp-hub`.
-fn hub_binary() -> std::path::PathBuf {
+/// A binary of the workspace, `path` under the target dir: the debug one (built by the
+/// workspace's `cargo test --all-targets`, so it is the code under test), else the release one.
+fn workspace_binary(path: &str) -> Option<std::path::PathBuf> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
-    let candidates = [
-        std::env::var_os("MCP_HUB_BIN").map(std::path::PathBuf::from),
-        Some(root.join("debug/mcp-hub")),
-        Some(root.join("release/mcp-hub")),
-    ];
-    candidates
+    ["debug", "release"]
+        .map(|profile| root.join(profile).join(path))
         .into_iter()
-        .flatten()
         .find(|p| p.exists())
+}
+
+/// The hub binary: `$MCP_HUB_BIN`, else the workspace's (see `workspace_binary`).
+fn hub_binary() -> std::path::PathBuf {
+    std::env::var_os("MCP_HUB_BIN")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.exists())
+        .or_else(|| workspace_binary("mcp-hub"))
         .unwrap_or_else(|| {
             panic!("no hub binary: run the workspace's tests (scripts/test.sh), or cargo build -p mcp-hub, or set MCP_HUB_BIN")
         })
@@ -263,14 +266,9 @@ async fn legacy_sse_clients_call_through_the_hub() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_floor_proxy_forwards_session_calls() {
     use loadgen::scenario::procs::start_floor;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
-    let bin = ["debug", "release"]
-        .map(|p| root.join(p).join("examples/floor_proxy"))
-        .into_iter()
-        .find(|p| p.exists())
-        .expect(
-            "no floor_proxy binary: cargo build --example floor_proxy (scripts/test.sh builds it)",
-        );
+    let bin = workspace_binary("examples/floor_proxy").expect(
+        "no floor_proxy binary: cargo build --example floor_proxy (scripts/test.sh builds it)",
+    );
     let (addr, server) = spawn("127.0.0.1:0".parse().unwrap(), UpstreamOptions::default())
         .await
         .unwrap();

@@ -13,7 +13,10 @@ use super::{call_spec, client_url, Outcome};
 use crate::cli::ScenarioArgs;
 use crate::load::{self, RunReport};
 use crate::mcp::Protocol;
-use crate::report::{compare, print_comparison, print_runs, Comparison, Target};
+use crate::report::{
+    compare, cpu_per_call, print_comparison, print_runs, ratio, throughput_share, Comparison,
+    Target,
+};
 
 /// Runs the scenario.
 pub async fn run(
@@ -129,17 +132,14 @@ async fn floor_phase(
     let run = load::run(&spec).await;
     proc.stop().await;
     let run = run?;
-    let per_call = |role: &str| run.process(role).and_then(|p| p.cpu_us_per_call);
-    let cpu = match (per_call("floor"), per_call("upstream")) {
-        (Some(f), Some(u)) if u > 0.0 => Some(f / u),
-        _ => None,
-    };
-    let share = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     Ok(Floor {
-        throughput_floor_over_direct: share(run.rps, cmp.direct.rps),
-        throughput_hub_over_floor: share(cmp.hub.rps, run.rps),
+        throughput_floor_over_direct: throughput_share(&run, &cmp.direct),
+        throughput_hub_over_floor: throughput_share(&cmp.hub, &run),
         p50_diff_ms: run.latency.p50_ms - cmp.direct.latency.p50_ms,
-        cpu_per_call_floor_over_upstream: cpu,
+        cpu_per_call_floor_over_upstream: ratio(
+            cpu_per_call(&run, "floor"),
+            cpu_per_call(&run, "upstream"),
+        ),
         run,
     })
 }
