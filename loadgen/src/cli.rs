@@ -168,8 +168,8 @@ pub enum Scenario {
         #[arg(long)]
         upstream_sse: bool,
         /// Also load a bare actix-web + awc proxy in front of the same upstream, the floor
-        /// of any gateway built on the hub's HTTP crates: the `floor_proxy` example's
-        /// binary (`cargo build --release --example floor_proxy`). Session clients only.
+        /// of any gateway built on the hub's HTTP crates: loadgen's `floor_proxy`
+        /// binary (`target/release/floor_proxy`, built with loadgen). Session clients only.
         #[arg(long, value_name = "FLOOR_PROXY_BIN")]
         floor: Option<PathBuf>,
         /// Common settings.

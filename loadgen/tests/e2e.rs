@@ -193,22 +193,15 @@ async fn legacy_sse_clients_call_the_upstream() {
     assert!(r.successes > 100, "only {} calls in a second", r.successes);
 }
 
-/// A binary of the workspace, `path` under the target dir: the debug one (built by the
-/// workspace's `cargo test --all-targets`, so it is the code under test), else the release one.
-fn workspace_binary(path: &str) -> Option<std::path::PathBuf> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
-    ["debug", "release"]
-        .map(|profile| root.join(profile).join(path))
-        .into_iter()
-        .find(|p| p.exists())
-}
-
-/// The hub binary: `$MCP_HUB_BIN`, else the workspace's (see `workspace_binary`).
+/// The hub binary: `$MCP_HUB_BIN`, else the workspace's debug one (built by the workspace's
+/// `cargo test`, so it is the code under test), else its release one.
 fn hub_binary() -> std::path::PathBuf {
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
     std::env::var_os("MCP_HUB_BIN")
         .map(std::path::PathBuf::from)
-        .filter(|p| p.exists())
-        .or_else(|| workspace_binary("mcp-hub"))
+        .into_iter()
+        .chain(["debug", "release"].map(|profile| target.join(profile).join("mcp-hub")))
+        .find(|p| p.exists())
         .unwrap_or_else(|| {
             panic!("no hub binary: run the workspace's tests (scripts/test.sh), or cargo build -p mcp-hub, or set MCP_HUB_BIN")
         })
@@ -259,16 +252,14 @@ async fn legacy_sse_clients_call_through_the_hub() {
     assert!(r.successes > 0, "no call through the hub succeeded");
 }
 
-/// The floor proxy (`examples/floor_proxy.rs` of the hub crate: actix-web in, awc out, no
+/// The floor proxy (`src/bin/floor_proxy.rs`: actix-web in, awc out, no
 /// actors or checks) forwards session clients' calls to the upstream: the third phase of
-/// `scenario concurrency70 --floor`. Needs its binary: `target/debug/examples/floor_proxy`
-/// (built by the workspace's `cargo test --all-targets`) or the release one.
+/// `scenario concurrency70 --floor`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_floor_proxy_forwards_session_calls() {
     use loadgen::scenario::procs::start_floor;
-    let bin = workspace_binary("examples/floor_proxy").expect(
-        "no floor_proxy binary: cargo build --example floor_proxy (scripts/test.sh builds it)",
-    );
+    // Cargo builds the crate's binaries for its integration tests.
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_floor_proxy"));
     let (addr, server) = spawn("127.0.0.1:0".parse().unwrap(), UpstreamOptions::default())
         .await
         .unwrap();

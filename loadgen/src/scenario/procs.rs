@@ -123,13 +123,13 @@ pub fn default_hub_bin() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/mcp-hub"))
 }
 
-/// Starts the `floor_proxy` example (`PORT UPSTREAM_URL`: actix-web in, awc out, nothing
+/// Starts the `floor_proxy` binary (`PORT UPSTREAM_URL`: actix-web in, awc out, nothing
 /// else) in front of `upstream_url` and waits until it accepts connections; returns it and
 /// its `/mcp` URL.
 pub async fn start_floor(bin: &Path, upstream_url: &str) -> Result<(Proc, String), String> {
     if !bin.exists() {
         return Err(format!(
-            "floor proxy {} not found: build it with cargo build --release --example floor_proxy",
+            "floor proxy {} not found: build it with cargo build --release -p loadgen",
             bin.display()
         ));
     }

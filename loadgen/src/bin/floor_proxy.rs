@@ -7,8 +7,8 @@
 //! Loopback only; no MCP semantics beyond what `loadgen run --tool echo` needs.
 //!
 //! ```text
-//! cargo build --release --example floor_proxy
-//! target/release/examples/floor_proxy 9001 http://127.0.0.1:9000/mcp
+//! cargo build --release -p loadgen
+//! target/release/floor_proxy 9001 http://127.0.0.1:9000/mcp
 //! ```
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -90,6 +90,9 @@ async fn main() -> std::io::Result<()> {
         }
     };
     let upstream = args.next();
+    // awc builds a rustls config for every client, even for http://; the hub installs the
+    // same provider (actors/src/server/transport/tls.rs).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     HttpServer::new(move || {
         let app = App::new();
         match &upstream {
