@@ -7,6 +7,11 @@ use mcp_hub::startup::Application;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// jemalloc: under load the hub spends less CPU per call in it than in glibc's malloc, and
+/// holds less memory per idle session (BENCHMARKS.md, "Sixth session").
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = cli

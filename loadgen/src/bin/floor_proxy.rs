@@ -25,6 +25,10 @@ struct Envelope<'a> {
 
 const SESSION: &str = "mcp-session-id";
 
+/// The hub's allocator, so the floor differs from the hub only in what the hub does.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 async fn echo(body: web::Bytes) -> HttpResponse {
     let Ok(env) = serde_json::from_slice::<Envelope>(&body) else {
         return HttpResponse::BadRequest().body("not a JSON-RPC message");
