@@ -314,6 +314,28 @@ fn all_definitions() -> &'static [Value] {
                 job["execution"] = json!({"taskSupport": "required"});
                 job
             },
+            {
+                let mut confirm = tool(
+                    "confirm_delete",
+                    "Asks to confirm (elicitation/create, key `confirm`) before it pretends to delete `filename`.",
+                    json!({
+                        "type": "object",
+                        "properties": {"filename": {"type": "string"}},
+                        "required": ["filename"]
+                    }),
+                );
+                confirm["execution"] = json!({"taskSupport": "optional"});
+                confirm
+            },
+            {
+                let mut multi = tool(
+                    "multi_input",
+                    "Asks two questions at once (elicitation/create, keys `name` and `confirm`).",
+                    no_args(),
+                );
+                multi["execution"] = json!({"taskSupport": "optional"});
+                multi
+            },
             tool(
                 "protocol_error_job",
                 "Fails with a JSON-RPC error (a protocol error, not a tool error).",
@@ -564,6 +586,34 @@ async fn run(ctx: &Ctx, name: &str, args: &Map<String, Value>) -> ToolResult {
             tokio::time::sleep(Duration::from_secs(1)).await;
             Err(ToolError::Failed("failing_job always fails".into()))
         }
+        "confirm_delete" => {
+            let filename = arg_str(args, "filename")?;
+            let answer = ask(
+                ctx,
+                "confirm",
+                &format!("Delete {filename}?"),
+                confirm_schema(),
+            )
+            .await?;
+            let accepted = answer.get("action").and_then(Value::as_str) == Some("accept");
+            let confirmed = answer.pointer("/content/confirm") == Some(&Value::Bool(true));
+            if accepted && confirmed {
+                ok_text(format!("Deleted {filename}"))
+            } else {
+                ok_text(format!("Kept {filename}"))
+            }
+        }
+        "multi_input" => {
+            let (who, confirm) = tokio::join!(
+                ask(ctx, "name", "What is your name?", name_schema()),
+                ask(ctx, "confirm", "Go ahead?", confirm_schema())
+            );
+            ok_text(format!(
+                "name={}, confirm={}",
+                content_str(&who?, "name"),
+                content_str(&confirm?, "confirm")
+            ))
+        }
         "protocol_error_job" => Err(ToolError::Rpc(RpcError::new(
             -32603,
             "protocol_error_job: internal error (on purpose)",
@@ -809,6 +859,14 @@ fn name_schema() -> Value {
         "type": "object",
         "properties": {"name": {"type": "string"}},
         "required": ["name"]
+    })
+}
+
+fn confirm_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"confirm": {"type": "boolean"}},
+        "required": ["confirm"]
     })
 }
 

@@ -629,6 +629,161 @@ async fn a_modern_task_is_created_polled_and_its_result_inlined() {
     assert_eq!(a.body["result"]["resultType"], "complete", "{:?}", a.body);
 }
 
+/// Polls `tasks/get` until `done` holds for its result (20 s at most).
+async fn poll_task(url: &str, id: &str, caps: &Value, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let g = post(
+            url,
+            "tasks/get",
+            json!({ "taskId": id, "_meta": meta(caps.clone()) }),
+            &[],
+        )
+        .await;
+        let r = g.body["result"].clone();
+        assert_eq!(r["taskId"], id, "{:?}", g.body);
+        if done(&r) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "task never got there: {r}");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn input_keys(task: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = task["inputRequests"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+#[actix_web::test]
+async fn a_task_waits_for_input_and_resumes_on_tasks_update() {
+    let app = spawn_app().await;
+    app.wait_ready("demo", Duration::from_secs(10)).await;
+    let url = app.url("/mcp");
+    let caps = json!({ "elicitation": {}, "extensions": { "io.modelcontextprotocol/tasks": {} } });
+    let update = |id: &str, responses: Value| {
+        post(
+            &url,
+            "tasks/update",
+            json!({ "taskId": id, "inputResponses": responses, "_meta": meta(caps.clone()) }),
+            &[],
+        )
+    };
+    let a = post(
+        &url,
+        "tools/call",
+        json!({ "name": "demo__multi_input", "arguments": {}, "_meta": meta(caps.clone()) }),
+        &[],
+    )
+    .await;
+    assert_eq!(a.body["result"]["resultType"], "task", "{:?}", a.body);
+    let id = a.body["result"]["taskId"].as_str().unwrap().to_string();
+    // The upstream's two elicitations wait under the keys its hints name.
+    let waiting = poll_task(&url, &id, &caps, |r| input_keys(r).len() == 2).await;
+    assert_eq!(waiting["status"], "input_required", "{waiting}");
+    assert_eq!(input_keys(&waiting), ["confirm", "name"]);
+    let name = &waiting["inputRequests"]["name"];
+    assert_eq!(name["method"], "elicitation/create", "{waiting}");
+    assert_eq!(name["params"]["message"], "What is your name?");
+    assert!(
+        name["params"]["_meta"]["dev.mcp-hub/inputKey"].is_null(),
+        "the hint stays between hub and upstream: {waiting}"
+    );
+
+    // One answer: acked with a bare result; only the other request waits.
+    let u = update(
+        &id,
+        json!({ "name": { "action": "accept", "content": { "name": "Ada" } } }),
+    )
+    .await;
+    assert_eq!(u.body["result"]["resultType"], "complete", "{:?}", u.body);
+    for field in ["taskId", "status", "inputRequests", "result"] {
+        assert!(u.body["result"].get(field).is_none(), "{:?}", u.body);
+    }
+    let g = poll_task(&url, &id, &caps, |_| true).await;
+    assert_eq!(g["status"], "input_required", "{g}");
+    assert_eq!(input_keys(&g), ["confirm"]);
+    // A malformed answer and an answer to nothing are not delivered: the request still waits.
+    let u = update(
+        &id,
+        json!({ "confirm": { "action": "maybe" }, "nothing": { "action": "accept" } }),
+    )
+    .await;
+    assert_eq!(u.body["result"]["resultType"], "complete", "{:?}", u.body);
+    let g = poll_task(&url, &id, &caps, |_| true).await;
+    assert_eq!(input_keys(&g), ["confirm"], "{g}");
+    // A body without inputResponses is refused.
+    let bad = post(
+        &url,
+        "tasks/update",
+        json!({ "taskId": id, "inputResponses": [1], "_meta": meta(caps.clone()) }),
+        &[],
+    )
+    .await;
+    assert_eq!(bad.body["error"]["code"], -32602, "{:?}", bad.body);
+
+    let u = update(
+        &id,
+        json!({ "confirm": { "action": "accept", "content": { "confirm": true } } }),
+    )
+    .await;
+    assert_eq!(u.body["result"]["resultType"], "complete", "{:?}", u.body);
+    let done = poll_task(&url, &id, &caps, |r| {
+        r["status"] != "input_required" && r["status"] != "working"
+    })
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(text_of(&done["result"]), "name=Ada, confirm=true");
+    assert!(done.get("inputRequests").is_none(), "{done}");
+    // Answers after the end go nowhere and are still acked.
+    let u = update(&id, json!({ "confirm": { "action": "decline" } })).await;
+    assert_eq!(u.body["result"]["resultType"], "complete", "{:?}", u.body);
+
+    // A waiting task can be cancelled; its upstream request is refused, nothing hangs.
+    let a = post(
+        &url,
+        "tools/call",
+        json!({ "name": "demo__confirm_delete", "arguments": { "filename": "a.txt" }, "_meta": meta(caps.clone()) }),
+        &[],
+    )
+    .await;
+    let id = a.body["result"]["taskId"].as_str().unwrap().to_string();
+    let waiting = poll_task(&url, &id, &caps, |r| r["status"] == "input_required").await;
+    assert_eq!(input_keys(&waiting), ["confirm"]);
+    let c = post(
+        &url,
+        "tasks/cancel",
+        json!({ "taskId": id, "_meta": meta(caps.clone()) }),
+        &[],
+    )
+    .await;
+    assert_eq!(c.body["result"]["resultType"], "complete", "{:?}", c.body);
+    let g = poll_task(&url, &id, &caps, |_| true).await;
+    assert_eq!(g["status"], "cancelled", "{g}");
+
+    // A client without the elicitation capability: the request is refused upstream at once
+    // and the task never waits on it.
+    let ext = json!({ "extensions": { "io.modelcontextprotocol/tasks": {} } });
+    let a = post(
+        &url,
+        "tools/call",
+        json!({ "name": "demo__confirm_delete", "arguments": { "filename": "b.txt" }, "_meta": meta(ext.clone()) }),
+        &[],
+    )
+    .await;
+    let id = a.body["result"]["taskId"].as_str().unwrap().to_string();
+    let done = poll_task(&url, &id, &ext, |r| r["status"] == "completed").await;
+    assert_eq!(done["result"]["isError"], true, "{done}");
+    assert!(
+        text_of(&done["result"]).contains("elicitation/create failed"),
+        "{done}"
+    );
+}
+
 #[actix_web::test]
 async fn closing_the_response_stream_cancels_the_call_upstream() {
     let app = spawn_app().await;

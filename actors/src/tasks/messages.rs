@@ -3,8 +3,9 @@
 
 use actix::prelude::*;
 use serde_json::value::RawValue;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::sync::Arc;
+use tokio::sync::oneshot;
 
 use crate::error::HubError;
 use crate::protocol::RpcError;
@@ -84,6 +85,51 @@ pub struct CancelTask {
     pub owner: Arc<str>,
     /// Task id.
     pub task_id: String,
+}
+
+/// The task's call waits on its requestor (`Some`: the `inputRequests` map, status
+/// `input_required`) or no longer does (`None`: back to `working`). Sent by the future that
+/// drives a 2026-07-28 task's call.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetTaskInput {
+    /// Task id.
+    pub task_id: String,
+    /// The requests still waiting for an answer, by key.
+    pub requests: Option<Value>,
+}
+
+/// Where `tasks/update` delivers a task's answers: its call's driver.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachInput {
+    /// Task id.
+    pub task_id: String,
+    /// The driver's mailbox.
+    pub answers: Recipient<TaskAnswers>,
+}
+
+/// `tasks/update`: the mailbox to deliver the requestor's answers to, when the task waits
+/// on input (`None` when it does not: answers to nothing are dropped). Unknown task → -32602.
+#[derive(Message)]
+#[rtype(result = "Result<Option<Recipient<TaskAnswers>>, HubError>")]
+pub struct UpdateTask {
+    /// The requestor.
+    pub owner: Arc<str>,
+    /// Task id.
+    pub task_id: String,
+}
+
+/// The requestor's `inputResponses` for a task's driver. `taken` fires once the driver has
+/// delivered what fits and told the store the requests still waiting, so a `tasks/get`
+/// after the `tasks/update` ack sees the new state.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TaskAnswers {
+    /// Answers by `inputRequests` key.
+    pub responses: Map<String, Value>,
+    /// Fired when the answers are taken.
+    pub taken: oneshot::Sender<()>,
 }
 
 /// A task changed status. Sent by the TaskStore to the task's watcher.

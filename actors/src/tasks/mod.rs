@@ -10,7 +10,7 @@ pub mod record;
 mod store;
 
 pub use messages::{
-    AttachUpstream, AwaitResult, CancelTask, CompleteTask, CreateTask, GetTask, ListTasks,
-    TaskStatusChanged,
+    AttachInput, AttachUpstream, AwaitResult, CancelTask, CompleteTask, CreateTask, GetTask,
+    ListTasks, SetTaskInput, TaskAnswers, TaskStatusChanged, UpdateTask,
 };
 pub use store::{with_related_task, TaskConfig, TaskStore};

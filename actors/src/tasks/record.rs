@@ -1,5 +1,5 @@
-//! One task: its status machine (`working` → `completed` | `failed` | `cancelled`; terminal
-//! states never change) and its wire form.
+//! One task: its status machine (`working` ⇄ `input_required` → `completed` | `failed` |
+//! `cancelled`; terminal states never change) and its wire form.
 
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -13,6 +13,9 @@ use crate::protocol::RpcError;
 pub enum TaskStatus {
     /// Running.
     Working,
+    /// Running, and waiting on the requestor's answers to the upstream's requests
+    /// (2026-07-28 tasks: `inputRequests` on `tasks/get`, answers by `tasks/update`).
+    InputRequired,
     /// Finished with a result (not an error result).
     Completed,
     /// Finished with a JSON-RPC error or a tool result with `isError: true`.
@@ -26,6 +29,7 @@ impl TaskStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Working => "working",
+            TaskStatus::InputRequired => "input_required",
             TaskStatus::Completed => "completed",
             TaskStatus::Failed => "failed",
             TaskStatus::Cancelled => "cancelled",
@@ -34,7 +38,7 @@ impl TaskStatus {
 
     /// Whether the status can no longer change.
     pub fn is_terminal(self) -> bool {
-        self != TaskStatus::Working
+        !matches!(self, TaskStatus::Working | TaskStatus::InputRequired)
     }
 }
 
@@ -91,6 +95,17 @@ impl TaskRecord {
             expires_at: None,
             seq,
         }
+    }
+
+    /// Moves between `working` and `input_required` (no-op when terminal). Returns whether
+    /// it changed.
+    pub fn set_running(&mut self, status: TaskStatus) -> bool {
+        if self.status.is_terminal() || status.is_terminal() || self.status == status {
+            return false;
+        }
+        self.status = status;
+        self.updated_at = SystemTime::now();
+        true
     }
 
     /// Moves to a terminal state (no-op when already terminal). Returns whether it changed.

@@ -52,6 +52,21 @@ struct Entry {
     waiters: Vec<oneshot::Sender<()>>,
     cancel: Option<(Recipient<Cancel>, u64)>,
     watcher: Option<Recipient<TaskStatusChanged>>,
+    /// Where `tasks/update` answers go (2026-07-28 tasks).
+    answers: Option<Recipient<TaskAnswers>>,
+    /// The `inputRequests` while the task is `input_required`.
+    input_requests: Option<Value>,
+}
+
+impl Entry {
+    /// The `Task` object, with `inputRequests` while the task waits on input.
+    fn to_json(&self) -> Value {
+        let mut v = self.record.to_json();
+        if let (TaskStatus::InputRequired, Some(r)) = (self.record.status, &self.input_requests) {
+            v["inputRequests"] = r.clone();
+        }
+        v
+    }
 }
 
 /// Owns every task; see the module docs.
@@ -130,7 +145,7 @@ impl Handler<CreateTask> for TaskStore {
         let working = self
             .tasks
             .values()
-            .filter(|e| e.record.owner == msg.owner && e.record.status == TaskStatus::Working)
+            .filter(|e| e.record.owner == msg.owner && !e.record.status.is_terminal())
             .count();
         if working >= self.config.max_working_per_owner {
             return Err(HubError::LimitReached {
@@ -155,6 +170,8 @@ impl Handler<CreateTask> for TaskStore {
                 waiters: Vec::new(),
                 cancel: None,
                 watcher: msg.watcher,
+                answers: None,
+                input_requests: None,
             },
         );
         Ok(view)
@@ -168,6 +185,52 @@ impl Handler<AttachUpstream> for TaskStore {
         if let Some(e) = self.tasks.get_mut(&msg.task_id) {
             e.cancel = Some((msg.cancel, msg.upstream_id));
         }
+    }
+}
+
+impl Handler<AttachInput> for TaskStore {
+    type Result = ();
+
+    fn handle(&mut self, msg: AttachInput, _: &mut Self::Context) {
+        if let Some(e) = self.tasks.get_mut(&msg.task_id) {
+            e.answers = Some(msg.answers);
+        }
+    }
+}
+
+impl Handler<SetTaskInput> for TaskStore {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetTaskInput, _: &mut Self::Context) {
+        let Some(e) = self.tasks.get_mut(&msg.task_id) else {
+            return;
+        };
+        if e.record.status.is_terminal() {
+            return;
+        }
+        let status = if msg.requests.is_some() {
+            TaskStatus::InputRequired
+        } else {
+            TaskStatus::Working
+        };
+        e.input_requests = msg.requests;
+        if e.record.set_running(status) {
+            tracing::info!(event = "task.status", task = %msg.task_id, status = status.as_str(), "task.status");
+            if let Some(watcher) = &e.watcher {
+                watcher.do_send(TaskStatusChanged { task: e.to_json() });
+            }
+        }
+    }
+}
+
+impl Handler<UpdateTask> for TaskStore {
+    type Result = Result<Option<Recipient<TaskAnswers>>, HubError>;
+
+    fn handle(&mut self, msg: UpdateTask, _: &mut Self::Context) -> Self::Result {
+        let e = self.find(&msg.owner, &msg.task_id)?;
+        Ok((e.record.status == TaskStatus::InputRequired)
+            .then(|| e.answers.clone())
+            .flatten())
     }
 }
 
@@ -188,8 +251,7 @@ impl Handler<GetTask> for TaskStore {
     type Result = Result<Value, HubError>;
 
     fn handle(&mut self, msg: GetTask, _: &mut Self::Context) -> Self::Result {
-        self.find(&msg.owner, &msg.task_id)
-            .map(|e| e.record.to_json())
+        self.find(&msg.owner, &msg.task_id).map(Entry::to_json)
     }
 }
 
@@ -310,7 +372,6 @@ impl Handler<CancelTask> for TaskStore {
             None,
             Some("cancelled by the requestor".into()),
         );
-        self.find(&msg.owner, &msg.task_id)
-            .map(|e| e.record.to_json())
+        self.find(&msg.owner, &msg.task_id).map(Entry::to_json)
     }
 }

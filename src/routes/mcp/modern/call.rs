@@ -114,6 +114,7 @@ pub(crate) async fn serve(c: CallRequest<'_>) -> HttpResponse {
                 params,
                 rename,
                 tool,
+                c.meta.clone(),
             )
             .await
         }
@@ -266,7 +267,11 @@ fn start(c: &CallRequest<'_>, target: String) -> Result<Started, HubError> {
         retry_after_seconds: 1,
     })?;
     let (tx, rx) = mpsc::channel(64);
-    let relay = Relay { tx: tx.clone() }.start();
+    let relay = Relay {
+        tx: tx.clone(),
+        answers: None,
+    }
+    .start();
     let forward = Forward {
         ctx: super::super::call_ctx(c.req, None),
         upstream_id,

@@ -15,16 +15,15 @@ use mcp_hub_actors::protocol::input_key;
 use mcp_hub_actors::protocol::jsonrpc::{error_bytes, response_bytes, response_text, to_raw};
 use mcp_hub_actors::protocol::modern::{self, CacheHint, StateClaims};
 use mcp_hub_actors::protocol::{codes, Id, RpcError};
-use mcp_hub_actors::server::{ReplyToUpstream, UpstreamEvent, UpstreamEventKind};
-use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use mcp_hub_actors::server::{ReplyToUpstream, UpstreamEventKind};
+use serde_json::{Map, Value};
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::call::{now_ms, Running};
-use super::input::{capability_of, fits, Asked, Round, MAX_ROUND_REQUESTS};
+use super::input::{as_ask, fits, to_ask, Ask, Asked, Round, MAX_ROUND_REQUESTS};
 use super::pending::Held;
 use super::relay::CallEvent;
 use super::{as_object, ModernState, Reply};
@@ -175,61 +174,11 @@ fn client_gone(run: &Running) {
     run.cancel("the client closed the response stream");
 }
 
-/// An upstream's server-to-client request during a call: method, params, the upstream's
-/// id for it, and where the answer goes.
-type Ask = (
-    String,
-    Option<Box<RawValue>>,
-    Id,
-    actix::Recipient<ReplyToUpstream>,
-);
-
-/// Splits a server-to-client request off the call's other events.
-fn as_ask(ev: Option<CallEvent>) -> Result<Ask, Option<CallEvent>> {
-    match ev {
-        Some(CallEvent::Upstream(UpstreamEvent {
-            kind:
-                UpstreamEventKind::Request {
-                    method,
-                    params,
-                    upstream_id,
-                    reply_to,
-                },
-            ..
-        })) => Ok((method, params, upstream_id, reply_to)),
-        other => Err(other),
-    }
-}
-
 /// Decides what to do with an upstream request: refused at once when the client did not
-/// declare its capability, answered at once when this request's `inputResponses` hold its
-/// hinted key, else returned to be asked.
+/// declare its capability (see [`to_ask`]), answered at once when this request's
+/// `inputResponses` hold its hinted key, else returned to be asked.
 fn triage(run: &mut Running, ask: Ask) -> Option<Asked> {
-    let (method, params, upstream_id, reply_to) = ask;
-    let cap = capability_of(&method).filter(|c| run.meta.has_capability(c));
-    let Some(cap) = cap else {
-        let err = RpcError::new(
-            codes::METHOD_NOT_FOUND,
-            format!("{method}: the client did not declare this capability"),
-        );
-        reply_to.do_send(ReplyToUpstream {
-            upstream_id,
-            body: Err(to_raw(&err)),
-        });
-        return None;
-    };
-    let params: Value = params
-        .as_deref()
-        .and_then(|p| serde_json::from_str(p.get()).ok())
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}));
-    let asked = Asked {
-        cap,
-        method,
-        params,
-        upstream_id,
-        reply_to,
-    };
+    let asked = to_ask(&run.meta, ask)?;
     let answer = input_key::hint(Some(&asked.params))
         .and_then(|k| run.prefill.remove(k))
         .filter(|a| fits(&asked.method, a));

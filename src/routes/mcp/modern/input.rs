@@ -11,9 +11,13 @@
 use actix::Recipient;
 use mcp_hub_actors::protocol::input_key;
 use mcp_hub_actors::protocol::jsonrpc::to_raw;
+use mcp_hub_actors::protocol::modern::RequestMeta;
 use mcp_hub_actors::protocol::{codes, Id, RpcError};
-use mcp_hub_actors::server::ReplyToUpstream;
+use mcp_hub_actors::server::{ReplyToUpstream, UpstreamEvent, UpstreamEventKind};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
+
+use super::relay::CallEvent;
 
 /// Most requests one round holds; later ones wait in the call's channel for the next
 /// round (a runaway upstream must not grow one `input_required` result without bound).
@@ -78,6 +82,62 @@ impl Asked {
             },
         });
     }
+}
+
+/// An upstream's server-to-client request during a call: method, params, the upstream's
+/// id for it, and where the answer goes.
+pub(crate) type Ask = (
+    String,
+    Option<Box<RawValue>>,
+    Id,
+    Recipient<ReplyToUpstream>,
+);
+
+/// Splits a server-to-client request off the call's other events.
+pub(crate) fn as_ask(ev: Option<CallEvent>) -> Result<Ask, Option<CallEvent>> {
+    match ev {
+        Some(CallEvent::Upstream(UpstreamEvent {
+            kind:
+                UpstreamEventKind::Request {
+                    method,
+                    params,
+                    upstream_id,
+                    reply_to,
+                },
+            ..
+        })) => Ok((method, params, upstream_id, reply_to)),
+        other => Err(other),
+    }
+}
+
+/// The request to ask the client, or `None` when the client did not declare the capability
+/// it needs (or the bridge does not relay its method): then it is refused upstream at once.
+pub(crate) fn to_ask(meta: &RequestMeta, ask: Ask) -> Option<Asked> {
+    let (method, params, upstream_id, reply_to) = ask;
+    let cap = capability_of(&method).filter(|c| meta.has_capability(c));
+    let Some(cap) = cap else {
+        let err = RpcError::new(
+            codes::METHOD_NOT_FOUND,
+            format!("{method}: the client did not declare this capability"),
+        );
+        reply_to.do_send(ReplyToUpstream {
+            upstream_id,
+            body: Err(to_raw(&err)),
+        });
+        return None;
+    };
+    let params: Value = params
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    Some(Asked {
+        cap,
+        method,
+        params,
+        upstream_id,
+        reply_to,
+    })
 }
 
 /// One held upstream request and the key the client answers it under.

@@ -2,7 +2,8 @@
 //! call's progress, logs and server-to-client requests to a `Recipient<UpstreamEvent>`;
 //! a modern call has no SessionActor, so this tiny actor puts them on the call's channel.
 //!
-//! State: the channel's sender. Messages: `UpstreamEvent` (from transports).
+//! State: the channel's sender (and a task's answer channel). Messages: `UpstreamEvent`
+//! (from transports), `TaskAnswers` (from `tasks/update`, for a task-run call).
 //! Failure behaviour: a full or closed channel drops notifications and refuses requests
 //! upstream at once, so an upstream never waits on a call nobody reads.
 
@@ -10,6 +11,7 @@ use actix::prelude::*;
 use mcp_hub_actors::protocol::jsonrpc::to_raw;
 use mcp_hub_actors::protocol::{codes, RpcError};
 use mcp_hub_actors::server::{ReplyToUpstream, UpstreamEvent, UpstreamEventKind};
+use mcp_hub_actors::tasks::TaskAnswers;
 use mcp_hub_actors::HubError;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -25,6 +27,8 @@ pub(crate) enum CallEvent {
 /// Puts one call's upstream events on its channel; see the module docs.
 pub(crate) struct Relay {
     pub tx: mpsc::Sender<CallEvent>,
+    /// A task-run call's `tasks/update` answers (none for a call answered inline).
+    pub answers: Option<mpsc::Sender<TaskAnswers>>,
 }
 
 impl Actor for Relay {
@@ -59,6 +63,18 @@ impl Handler<UpstreamEvent> for Relay {
                     body: Err(to_raw(&err)),
                 });
             }
+        }
+    }
+}
+
+impl Handler<TaskAnswers> for Relay {
+    type Result = ();
+
+    /// A full or closed channel drops the answers; `taken` then fires as dropped, so the
+    /// `tasks/update` waiting on it acks at once.
+    fn handle(&mut self, answers: TaskAnswers, _: &mut Self::Context) {
+        if let Some(tx) = &self.answers {
+            let _ = tx.try_send(answers);
         }
     }
 }
