@@ -77,7 +77,7 @@ pub struct ListTasks {
     pub cursor: Option<String>,
 }
 
-/// `tasks/cancel`: cancels a working task (and its upstream call). Terminal → -32602.
+/// `tasks/cancel`: cancels a running task (and its upstream call). Terminal → -32602.
 #[derive(Message)]
 #[rtype(result = "Result<Value, HubError>")]
 pub struct CancelTask {

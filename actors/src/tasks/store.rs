@@ -357,7 +357,7 @@ impl Handler<CancelTask> for TaskStore {
                     msg.task_id,
                     e.record.status.as_str()
                 ),
-                "only working tasks can be cancelled",
+                "only running tasks (working or input_required) can be cancelled",
             ));
         }
         if let Some((cancel, upstream_id)) = &e.cancel {
