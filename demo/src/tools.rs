@@ -53,6 +53,12 @@ fn tool(name: &str, description: &str, input_schema: Value) -> Value {
     json!({"name": name, "description": description, "inputSchema": input_schema})
 }
 
+/// `def` with `execution.taskSupport` set (`forbidden`, `optional` or `required`).
+fn with_task_support(mut def: Value, support: &str) -> Value {
+    def["execution"] = json!({ "taskSupport": support });
+    def
+}
+
 fn all_definitions() -> &'static [Value] {
     static DEFS: OnceLock<Vec<Value>> = OnceLock::new();
     DEFS.get_or_init(|| {
@@ -280,8 +286,8 @@ fn all_definitions() -> &'static [Value] {
                 no_args(),
             ),
             // The 0.2.0 suite's tasks-extension fixtures (SEP-2663).
-            {
-                let mut greet = tool(
+            with_task_support(
+                tool(
                     "greet",
                     "Says hello; never runs as a task.",
                     json!({
@@ -289,10 +295,9 @@ fn all_definitions() -> &'static [Value] {
                         "properties": {"name": {"type": "string"}},
                         "required": ["name"]
                     }),
-                );
-                greet["execution"] = json!({"taskSupport": "forbidden"});
-                greet
-            },
+                ),
+                "forbidden",
+            ),
             tool(
                 "slow_compute",
                 "Sleeps `seconds` seconds, then answers with its label; cancellable.",
@@ -305,17 +310,16 @@ fn all_definitions() -> &'static [Value] {
                     "required": ["seconds"]
                 }),
             ),
-            {
-                let mut job = tool(
+            with_task_support(
+                tool(
                     "failing_job",
                     "Fails with a tool error (isError) after about a second; runs only as a task.",
                     no_args(),
-                );
-                job["execution"] = json!({"taskSupport": "required"});
-                job
-            },
-            {
-                let mut confirm = tool(
+                ),
+                "required",
+            ),
+            with_task_support(
+                tool(
                     "confirm_delete",
                     "Asks to confirm (elicitation/create, key `confirm`) before it pretends to delete `filename`.",
                     json!({
@@ -323,19 +327,17 @@ fn all_definitions() -> &'static [Value] {
                         "properties": {"filename": {"type": "string"}},
                         "required": ["filename"]
                     }),
-                );
-                confirm["execution"] = json!({"taskSupport": "optional"});
-                confirm
-            },
-            {
-                let mut multi = tool(
+                ),
+                "optional",
+            ),
+            with_task_support(
+                tool(
                     "multi_input",
                     "Asks two questions at once (elicitation/create, keys `name` and `confirm`).",
                     no_args(),
-                );
-                multi["execution"] = json!({"taskSupport": "optional"});
-                multi
-            },
+                ),
+                "optional",
+            ),
             tool(
                 "protocol_error_job",
                 "Fails with a JSON-RPC error (a protocol error, not a tool error).",

@@ -273,10 +273,7 @@ impl Handler<UpstreamEvent> for ProgressRelay {
                         "{method} is not available to plain calls (POST /mcp/{{server}}/{{tool}})"
                     ),
                 );
-                reply_to.do_send(ReplyToUpstream {
-                    upstream_id,
-                    body: Err(to_raw(&error)),
-                });
+                reply_to.do_send(ReplyToUpstream::refusal(upstream_id, &error));
             }
         }
     }

@@ -6,7 +6,8 @@ use serde_json::value::RawValue;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::protocol::Id;
+use crate::protocol::jsonrpc::to_raw;
+use crate::protocol::{Id, RpcError};
 
 /// Where messages related to one call go: the session that made it and the stream that
 /// carries its answer. Handed to the ServerActor inside `Forward`.
@@ -91,4 +92,14 @@ pub struct ReplyToUpstream {
     pub upstream_id: Id,
     /// `Ok(result)` or `Err(error object)`, raw.
     pub body: Result<Box<RawValue>, Box<RawValue>>,
+}
+
+impl ReplyToUpstream {
+    /// Refuses the upstream's request `upstream_id` with `error`.
+    pub fn refusal(upstream_id: Id, error: &RpcError) -> Self {
+        Self {
+            upstream_id,
+            body: Err(to_raw(error)),
+        }
+    }
 }

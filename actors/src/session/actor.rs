@@ -875,11 +875,7 @@ impl Handler<UpstreamEvent> for SessionActor {
             } => {
                 let refuse = |message: String| {
                     let err = RpcError::new(codes::METHOD_NOT_FOUND, message);
-                    let raw = crate::protocol::jsonrpc::to_raw(&err);
-                    reply_to.do_send(ReplyToUpstream {
-                        upstream_id: upstream_id.clone(),
-                        body: Err(raw),
-                    });
+                    reply_to.do_send(ReplyToUpstream::refusal(upstream_id.clone(), &err));
                 };
                 if !self.has_client_capability(&method) {
                     refuse(format!(

@@ -320,10 +320,7 @@ fn frame_of(run: &Running, id: &Id, ev: Option<CallEvent>) -> Option<Frame> {
             } => {
                 let err =
                     RpcError::new(codes::INTERNAL_ERROR, "the hub did not relay this request");
-                reply_to.do_send(ReplyToUpstream {
-                    upstream_id,
-                    body: Err(to_raw(&err)),
-                });
+                reply_to.do_send(ReplyToUpstream::refusal(upstream_id, &err));
                 return None;
             }
         },

@@ -74,12 +74,12 @@ pub(crate) struct Asked {
 impl Asked {
     /// Sends the client's answer (`Ok`) or a refusal (`Err`) upstream.
     pub fn reply(self, body: Result<Value, RpcError>) {
-        self.reply_to.do_send(ReplyToUpstream {
-            upstream_id: self.upstream_id,
-            body: match body {
-                Ok(v) => Ok(to_raw(&v)),
-                Err(e) => Err(to_raw(&e)),
+        self.reply_to.do_send(match body {
+            Ok(v) => ReplyToUpstream {
+                upstream_id: self.upstream_id,
+                body: Ok(to_raw(&v)),
             },
+            Err(e) => ReplyToUpstream::refusal(self.upstream_id, &e),
         });
     }
 }
@@ -120,10 +120,7 @@ pub(crate) fn to_ask(meta: &RequestMeta, ask: Ask) -> Option<Asked> {
             codes::METHOD_NOT_FOUND,
             format!("{method}: the client did not declare this capability"),
         );
-        reply_to.do_send(ReplyToUpstream {
-            upstream_id,
-            body: Err(to_raw(&err)),
-        });
+        reply_to.do_send(ReplyToUpstream::refusal(upstream_id, &err));
         return None;
     };
     let params: Value = params

@@ -8,7 +8,6 @@
 //! upstream at once, so an upstream never waits on a call nobody reads.
 
 use actix::prelude::*;
-use mcp_hub_actors::protocol::jsonrpc::to_raw;
 use mcp_hub_actors::protocol::{codes, RpcError};
 use mcp_hub_actors::server::{ReplyToUpstream, UpstreamEvent, UpstreamEventKind};
 use mcp_hub_actors::tasks::TaskAnswers;
@@ -58,10 +57,7 @@ impl Handler<UpstreamEvent> for Relay {
                     codes::INTERNAL_ERROR,
                     format!("{method}: the client's call is no longer waiting"),
                 );
-                reply_to.do_send(ReplyToUpstream {
-                    upstream_id,
-                    body: Err(to_raw(&err)),
-                });
+                reply_to.do_send(ReplyToUpstream::refusal(upstream_id, &err));
             }
         }
     }
